@@ -1,0 +1,87 @@
+"""Atomic writes: outputs appear complete or not at all.
+
+A file is written to a temporary sibling and renamed over the target with
+`os.replace`, which is atomic on POSIX and Windows when both paths are on the
+same filesystem. A killed process therefore never leaves a half-written image,
+checkpoint or dataset behind that later loads as if it were complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_directory", "atomic_path", "atomic_write_bytes", "atomic_write_text"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    Use it with writers that want a file name (pydicom, PIL, numpy, tifffile).
+    If the block raises, the temporary file is removed and ``path`` is untouched.
+
+    Args:
+        path: The final destination. Its parent folder is created if missing.
+        suffix: Suffix of the temporary file, so that writers which choose the
+            format from the extension still see the right one. Defaults to the
+            suffix of ``path``.
+
+    Yields:
+        The temporary path to write to.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix,
+        dir=path.parent,
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; rename it onto ``path`` on success.
+
+    The folder is filled under a hidden name (``.<name>.incomplete-XXXX``) and
+    only renamed to ``path`` when the block finishes, so an interrupted build
+    never leaves a folder at ``path`` that looks finished. ``path`` must not
+    exist yet (callers decide whether an existing result is reused or replaced).
+
+    Raises:
+        FileExistsError: If ``path`` already exists.
+    """
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path}: already exists")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.incomplete-", dir=path.parent))
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
