@@ -1,0 +1,55 @@
+"""Atomic writes leave either the complete result or nothing."""
+
+import pytest
+
+from kerastrans.atomic import atomic_directory, atomic_path, atomic_write_text
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_atomic_write_replaces_existing_file(tmp_path):
+    target = tmp_path / "note.txt"
+    target.write_text("old")
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+    assert _leftovers(tmp_path) == ["note.txt"]
+
+
+def test_atomic_path_failure_keeps_old_file_and_removes_temp(tmp_path):
+    target = tmp_path / "image.npy"
+    target.write_bytes(b"complete")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_bytes() == b"complete"
+    assert _leftovers(tmp_path) == ["image.npy"]
+
+
+def test_atomic_path_keeps_suffix_for_format_sniffing_writers(tmp_path):
+    with atomic_path(tmp_path / "slice.png") as tmp:
+        assert tmp.suffix == ".png"
+        assert tmp.parent == tmp_path
+        tmp.write_bytes(b"x")
+
+
+def test_atomic_directory_appears_only_when_complete(tmp_path):
+    target = tmp_path / "dataset"
+    with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
+        (tmp / "shard-0").write_text("partial")
+        raise RuntimeError("interrupted")
+    assert not target.exists()
+    assert _leftovers(tmp_path) == []
+
+    with atomic_directory(target) as tmp:
+        (tmp / "shard-0").write_text("done")
+    assert (target / "shard-0").read_text() == "done"
+
+
+def test_atomic_directory_refuses_to_overwrite(tmp_path):
+    (tmp_path / "dataset").mkdir()
+    with pytest.raises(FileExistsError, match="dataset: already exists"), atomic_directory(
+        tmp_path / "dataset"
+    ):
+        pass
