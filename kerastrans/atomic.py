@@ -42,6 +42,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    tmp.chmod(_default_mode(0o666))  # mkstemp makes 0600; a result should follow the umask
     try:
         yield tmp
         os.replace(tmp, path)
@@ -79,9 +80,17 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         raise FileExistsError(f"{path}: already exists")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.incomplete-", dir=path.parent))
+    tmp.chmod(_default_mode(0o777))  # mkdtemp makes 0700; a result should follow the umask
     try:
         yield tmp
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _default_mode(base: int) -> int:
+    """Return ``base`` masked by the process umask (what `open`/`mkdir` would give)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask

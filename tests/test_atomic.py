@@ -53,3 +53,17 @@ def test_atomic_directory_refuses_to_overwrite(tmp_path):
         tmp_path / "dataset"
     ):
         pass
+
+
+def test_atomic_results_follow_the_umask_not_the_temp_file_mode(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        with atomic_directory(tmp_path / "d"):
+            pass
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755

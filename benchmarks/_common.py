@@ -1,0 +1,130 @@
+"""Helpers every benchmark script uses: results JSON, markdown table, figures, timing.
+
+Each script in ``benchmarks/`` prints a markdown table, saves its figure(s) as
+PNG next to its JSON, and writes ``benchmarks/results/<name>.json`` in one
+shape (see ``DESIGN.md``)::
+
+    {"name": ..., "command": ..., "date": "YYYY-MM-DD",
+     "machine": "2-core x86_64 CPU, no GPU", "rows": [{"method": ..., ...}]}
+
+Scripts import this module as ``from _common import ...`` (Python puts the
+script's folder on ``sys.path``). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kerastrans.atomic import atomic_path, atomic_write_text
+
+__all__ = [
+    "RESULTS",
+    "machine",
+    "markdown_table",
+    "median_seconds",
+    "print_table",
+    "save_figure",
+    "write_results",
+]
+
+#: Folder of the committed results (JSON and PNG).
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> str:
+    """Describe this machine as the results JSON does: ``"2-core x86_64 CPU, no GPU"``.
+
+    GPUs are looked up only if TensorFlow is already imported (no import here).
+    """
+    cores = os.cpu_count() or 1
+    gpus = []
+    if "tensorflow" in sys.modules:
+        gpus = sys.modules["tensorflow"].config.list_physical_devices("GPU")
+    gpu = f"{len(gpus)} GPU" if gpus else "no GPU"
+    return f"{cores}-core {platform.machine()} CPU, {gpu}"
+
+
+def write_results(
+    name: str, command: str, rows: Sequence[Mapping[str, Any]], *, folder: Path = RESULTS
+) -> Path:
+    """Write ``<folder>/<name>.json`` atomically; return its path.
+
+    Args:
+        name: Benchmark name (the script's name without ``.py``).
+        command: The command that produced the numbers, e.g.
+            ``"python benchmarks/pipeline.py --quick"``.
+        rows: One dict per row, each with a ``"method"`` and plain numbers.
+        folder: Where to write (default `RESULTS`).
+
+    Raises:
+        ValueError: If a row has no ``"method"``.
+    """
+    for row in rows:
+        if "method" not in row:
+            raise ValueError(f"every row needs a 'method', got {dict(row)}")
+    result = {
+        "name": name,
+        "command": command,
+        "date": datetime.date.today().isoformat(),
+        "machine": machine(),
+        "rows": [dict(row) for row in rows],
+    }
+    path = Path(folder) / f"{name}.json"
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """Format rows as a markdown table; columns default to every key, in first-seen order."""
+    if columns is None:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [[_cell(row.get(column, "")) for column in columns] for row in rows]
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "| " + " | ".join("---" for _ in columns) + " |",
+        *("| " + " | ".join(row) + " |" for row in cells),
+    ]
+    return "\n".join(lines)
+
+
+def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
+    """Print `markdown_table` of ``rows``."""
+    print(markdown_table(rows, columns))
+
+
+def save_figure(figure: Any, path: str | os.PathLike) -> Path:
+    """Save a matplotlib figure as PNG atomically, close it, and return the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(figure)
+    return path
+
+
+def median_seconds(function: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``function()`` in seconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+    return str(value)

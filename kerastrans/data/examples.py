@@ -1,0 +1,148 @@
+"""Examples for `kerastrans.data.records.write_dataset`, read from files with `kerastrans.io`.
+
+Three sources, matching ``kerastrans records``:
+
+- pairs (a list file or ``trainA``/``trainB`` folders): one example per
+  `kerastrans.io.sources.Pair`, read lazily while the dataset is written;
+- a plain folder (single domain): every slice, with ``input = target``;
+  DICOM series come first, each ordered along the slice normal, so that 2.5D
+  stacks find neighbours; other images follow in file order;
+- unpaired files of one domain: one example per slice (``image``).
+
+`hold_out` draws a random validation part from any of them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from kerastrans.io import Slice, find_images, read_series, read_slices
+from kerastrans.io.dicom import DICOM_SUFFIXES, is_dicom_file
+from kerastrans.io.sources import Pair, read_pair
+
+__all__ = ["Examples", "folder_examples", "hold_out", "paired_examples", "unpaired_examples"]
+
+T = TypeVar("T")
+
+
+class Examples:
+    """A re-iterable sequence of examples made lazily from sources.
+
+    Its length hint (`operator.length_hint`, used for progress bars) is the
+    number of sources, exact when each source gives one example.
+
+    Args:
+        sources: The items examples are made from (e.g. `Pair`, `Slice` or
+            file paths).
+        make: Turns one source into its examples (a list of dicts).
+    """
+
+    def __init__(self, sources: Sequence[T], make: Callable[[T], list[dict[str, Any]]]) -> None:
+        self.sources = list(sources)
+        self._make = make
+
+    def __length_hint__(self) -> int:
+        return len(self.sources)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for source in self.sources:
+            yield from self._make(source)
+
+    def subset(self, sources: Sequence[T]) -> Examples:
+        """The examples of ``sources`` (a part of this one's), made the same way."""
+        return Examples(sources, self._make)
+
+
+def paired_examples(pairs: Sequence[Pair]) -> Examples:
+    """Examples ``{"input", "target", "id", "series", "position"}``, one per pair.
+
+    Sizes of input and target may differ (super-resolution, sinogram ->
+    image); ``series`` and ``position`` come from the first input file.
+    """
+
+    def make(pair: Pair) -> dict[str, Any]:
+        first = read_slices(pair.inputs[0])[0]
+        inputs, targets = read_pair(pair, same_size=False)
+        return [{"input": inputs, "target": targets, **_origin(first, pair.id)}]
+
+    return Examples(pairs, make)
+
+
+def folder_examples(root: str | os.PathLike, *, progress: bool = False) -> Examples:
+    """Single-domain examples of every slice under ``root``, with ``input = target``.
+
+    Use such a dataset with noise injection (denoising) or as the clean source
+    of a simulation. All slices are read up front, to order DICOM series.
+
+    Raises:
+        DataError: If ``root`` holds no images or a file cannot be read.
+    """
+    files = find_images(root)
+    dicom = [path for path in files if path.suffix.lower() in DICOM_SUFFIXES or is_dicom_file(path)]
+    slices: list[Slice] = []
+    if dicom:
+        slices += [
+            slice_ for series in read_series(root, progress=progress) for slice_ in series.slices
+        ]
+    others = sorted(set(files) - set(dicom))
+    slices += [slice_ for path in others for slice_ in read_slices(path)]
+    return Examples(slices, lambda slice_: [_from_slice(slice_, "input", "target")])
+
+
+def unpaired_examples(files: Sequence[Path]) -> Examples:
+    """Examples ``{"image", "id", "series", "position"}`` of every slice of ``files``."""
+    return Examples(
+        files, lambda path: [_from_slice(slice_, "image") for slice_ in read_slices(path)]
+    )
+
+
+def hold_out(
+    sources: Sequence[T],
+    fraction: float,
+    seed: int,
+    *,
+    group: Callable[[T], Hashable] | None = None,
+) -> tuple[list[T], list[T]]:
+    """Split ``sources`` at random into ``(kept, held_out)``, keeping groups together.
+
+    Args:
+        sources: Items in their stored order (both parts keep that order).
+        fraction: Share of the groups to hold out, in (0, 1); at least one group
+            is held out and at least one kept.
+        seed: Seed of the draw (same seed, same split).
+        group: Key of an item's group (e.g. its DICOM series); items of one
+            group land in the same part. Default: every item is its own group.
+
+    Returns:
+        The kept items and the held-out items.
+
+    Raises:
+        ValueError: If ``fraction`` is outside (0, 1) or there are fewer than
+            two groups.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"hold-out fraction must be in (0, 1), got {fraction}")
+    labels = [i if group is None else group(item) for i, item in enumerate(sources)]
+    keys = list(dict.fromkeys(labels))
+    if len(keys) < 2:
+        raise ValueError(f"a random split needs at least 2 groups of examples, got {len(keys)}")
+    count = min(max(round(fraction * len(keys)), 1), len(keys) - 1)
+    held = {keys[i] for i in np.random.default_rng(seed).permutation(len(keys))[:count]}
+    parts: tuple[list[T], list[T]] = ([], [])
+    for item, label in zip(sources, labels, strict=True):
+        parts[label in held].append(item)
+    return parts
+
+
+def _origin(slice_: Slice, example_id: str) -> dict[str, Any]:
+    return {"id": example_id, "series": slice_.series, "position": slice_.position}
+
+
+def _from_slice(slice_: Slice, *keys: str) -> dict[str, Any]:
+    """An example whose images ``keys`` are all the slice's pixels."""
+    return {**dict.fromkeys(keys, slice_.pixels), **_origin(slice_, slice_.id)}

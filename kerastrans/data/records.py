@@ -1,0 +1,401 @@
+"""Datasets of 2-D slices in the TFDS format, written atomically.
+
+A dataset folder holds TFRecord shards, ``features.json``,
+``dataset_info.json`` and ``metadata.json``, as written by
+tensorflow-datasets, so any TFDS reader opens it
+(``tfds.builder_from_directory(folder)``). Images are float32 ``H x W x C`` in
+physical units (HU for CT); the window to [-1, 1] is applied by the pipeline,
+never stored.
+
+Features of a paired dataset (splits such as ``train``, ``test``):
+
+- ``input``, ``target``: float32 ``H x W x C`` (sizes may differ per example
+  and between input and target, e.g. super-resolution);
+- ``id``: text, the source path or ``<path>#<frame>``;
+- ``series``: text, the DICOM SeriesInstanceUID or ``""``;
+- ``position``: float32, mm along the slice normal, NaN when unknown.
+
+An unpaired dataset has one split per domain (``trainA``, ``trainB``, ...) and
+an ``image`` feature instead of ``input``/``target``. Examples are stored in
+the order given (TFDS shuffling is disabled), so that the slices of a series
+stay neighbours for 2.5D stacks; the pipeline shuffles when it reads.
+
+Nothing is downloaded: the TFDS builder is told never to look on GCS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import math
+import operator
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core.utils import tqdm_utils
+from tqdm.auto import tqdm
+
+from kerastrans.atomic import atomic_directory
+from kerastrans.data.summary import DatasetSummary, SplitAccumulator
+from kerastrans.errors import DataError, file_error
+
+__all__ = [
+    "IMAGE_KEYS",
+    "DatasetSummary",
+    "is_dataset",
+    "load_builder",
+    "read_metadata",
+    "read_summary",
+    "write_dataset",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Image features per kind of dataset.
+IMAGE_KEYS = {"paired": ("input", "target"), "unpaired": ("image",)}
+#: Version of the dataset layout written here (TFDS version of every dataset).
+FORMAT_VERSION = "1.0.0"
+_METADATA_FILE = "metadata.json"
+_SPLIT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def write_dataset(
+    out_dir: str | os.PathLike,
+    splits: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    description: str = "",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> DatasetSummary:
+    """Write examples as a TFDS-format dataset at ``out_dir``, atomically.
+
+    The dataset is built in a hidden sibling folder and renamed to ``out_dir``
+    only when complete: an interrupted or failed build leaves nothing at
+    ``out_dir``. An existing complete dataset is left untouched (and its
+    summary returned with ``reused=True``) unless ``overwrite`` is true, in
+    which case it is replaced only once the new one is complete.
+
+    Args:
+        out_dir: The dataset folder to create.
+        splits: Examples per split name. Paired datasets: dicts with
+            ``"input"`` and ``"target"`` (float32 ``H x W x C``, physical units)
+            and ``"id"`` (str). Unpaired datasets: one split per domain (e.g.
+            ``"trainA"``, ``"trainB"``) of dicts with ``"image"`` and ``"id"``.
+            Optional keys: ``"series"`` (str or None) and ``"position"`` (mm
+            along the slice normal, or None), used for 2.5D stacks.
+        metadata: JSON-serialisable dict saved with the dataset (geometry,
+            units, window hints, source); read it back with `read_metadata`.
+        description: Free text stored in ``dataset_info.json``.
+        overwrite: Replace an existing dataset at ``out_dir``.
+        progress: Show a progress bar per split.
+
+    Returns:
+        The `DatasetSummary` (counts, shapes and value ranges per split).
+
+    Raises:
+        DataError: If an example is malformed (the message names its id), a
+            split is empty, or ``out_dir`` exists and is not a dataset.
+        ValueError: If a split name is not made of letters, digits and ``_``.
+        TypeError: If ``metadata`` is not JSON-serialisable.
+    """
+    out_dir = Path(out_dir)
+    metadata = dict(metadata or {})
+    try:
+        json.dumps(metadata)
+    except TypeError as error:
+        raise TypeError(f"metadata must be JSON-serialisable: {error}") from None
+    for name in splits:
+        if not _SPLIT_NAME.match(name):
+            raise ValueError(f"split names must match [A-Za-z0-9_]+, got {name!r}")
+    if not splits:
+        raise ValueError("splits must name at least one split, got none")
+    if out_dir.exists():
+        if not is_dataset(out_dir):
+            raise file_error(
+                out_dir,
+                "exists and is not a dataset (no dataset_info.json); "
+                "remove it or choose another output folder",
+            )
+        if not overwrite:
+            logger.info("%s: dataset exists, left untouched", out_dir)
+            return read_summary(out_dir, reused=True)
+    with _building(out_dir) as folder:
+        summary = _build(folder, _dataset_name(out_dir), splits, metadata, description, progress)
+    return DatasetSummary(out_dir, summary.kind, summary.splits)
+
+
+def is_dataset(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a complete dataset folder (it has ``dataset_info.json``)."""
+    return (Path(path) / "dataset_info.json").is_file()
+
+
+def load_builder(dataset_dir: str | os.PathLike) -> tfds.core.DatasetBuilder:
+    """Open a dataset folder with `tfds.builder_from_directory`.
+
+    Raises:
+        DataError: If the folder is not a TFDS dataset.
+    """
+    _check_dataset(dataset_dir)
+    return tfds.builder_from_directory(os.fspath(dataset_dir))
+
+
+def read_metadata(dataset_dir: str | os.PathLike) -> dict[str, Any]:
+    """Return the ``metadata`` dict given to `write_dataset`.
+
+    Raises:
+        DataError: If the folder is not a dataset written by kerastrans.
+    """
+    return _read_metadata_file(dataset_dir)["metadata"]
+
+
+def read_summary(dataset_dir: str | os.PathLike, *, reused: bool = False) -> DatasetSummary:
+    """Return the `DatasetSummary` stored with a dataset (no data is read).
+
+    Raises:
+        DataError: If the folder is not a dataset written by kerastrans.
+    """
+    stored = _read_metadata_file(dataset_dir)["kerastrans"]
+    return DatasetSummary.from_dict(stored, Path(dataset_dir), reused=reused)
+
+
+# ----------------------------------------------------------------------------------------------
+# Building.
+
+
+class _SliceBuilder(tfds.dataset_builders.AdhocBuilder, skip_registration=True):
+    """A TFDS builder of slices: order kept, supervised keys, metadata, no GCS."""
+
+    def __init__(self, *, metadata: Mapping[str, Any], supervised: bool, **kwargs: Any) -> None:
+        self._metadata = metadata
+        self._supervised = supervised
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=self._description,
+            features=self._feature_spec,
+            supervised_keys=("input", "target") if self._supervised else None,
+            disable_shuffling=True,
+            metadata=tfds.core.MetadataDict(self._metadata),
+        )
+
+    # TFDS prints these two messages on stdout; library code logs instead.
+    def _log_download_bytes(self) -> None:
+        logger.info("Writing dataset %s to %s", self.name, self.data_dir)
+
+    def _log_download_done(self) -> None:
+        logger.info("Dataset %s written", self.name)
+
+
+def _build(
+    folder: Path,
+    name: str,
+    splits: Mapping[str, Iterable[Mapping[str, Any]]],
+    metadata: dict[str, Any],
+    description: str,
+    progress: bool,
+) -> DatasetSummary:
+    """Write the dataset into the empty folder ``folder``."""
+    iterators = {split: iter(examples) for split, examples in splits.items()}
+    first_split = next(iter(iterators))
+    first = next(iterators[first_split], None)
+    if first is None:
+        raise DataError(f"split {first_split!r}: no examples")
+    iterators[first_split] = itertools.chain([first], iterators[first_split])
+    kind = "paired" if isinstance(first, Mapping) and "input" in first else "unpaired"
+    keys = IMAGE_KEYS[kind]
+    accumulators = {split: SplitAccumulator(keys) for split in splits}
+    generators = {
+        split: _examples(
+            split, iterators[split], splits[split], keys, accumulators[split], progress
+        )
+        for split in splits
+    }
+    stored = {"metadata": metadata, "kerastrans": {}}
+    builder = _SliceBuilder(
+        name=name,
+        version=FORMAT_VERSION,
+        features=_features(keys),
+        split_datasets=generators,
+        data_dir=os.fspath(folder / "_build"),
+        description=description or f"kerastrans {kind} slices (float32, physical units)",
+        file_format="tfrecord",
+        metadata=stored,
+        supervised=kind == "paired",
+    )
+    with _tfds_progress_bars(enabled=False):
+        builder.download_and_prepare(
+            download_dir=os.fspath(folder / "_downloads"),
+            download_config=tfds.download.DownloadConfig(try_download_gcs=False),
+        )
+    summary = DatasetSummary(
+        folder, kind, {split: accumulator.result() for split, accumulator in accumulators.items()}
+    )
+    # The stats are known only now: update metadata.json before moving the files up.
+    stored["kerastrans"] = summary.to_dict()
+    built = Path(builder.data_dir)
+    (built / _METADATA_FILE).write_text(json.dumps(stored), encoding="utf-8")
+    for item in built.iterdir():
+        os.replace(item, folder / item.name)
+    shutil.rmtree(folder / "_build")
+    shutil.rmtree(folder / "_downloads", ignore_errors=True)
+    return summary
+
+
+def _examples(
+    split: str,
+    examples: Iterator[Mapping[str, Any]],
+    source: Iterable[Any],
+    keys: tuple[str, ...],
+    accumulator: SplitAccumulator,
+    progress: bool,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Check, count and key the examples of one split (keys give the stored order).
+
+    The channel count of each image feature is fixed by the split's first
+    example (domains of an unpaired dataset may differ).
+    """
+    total = operator.length_hint(source) or None
+    count, channels = 0, None
+    for count, example in enumerate(
+        tqdm(examples, desc=split, total=total, unit=" slices", disable=not progress), start=1
+    ):
+        checked = _check_example(example, keys, channels)
+        channels = channels or {key: checked[key].shape[-1] for key in keys}
+        accumulator.add(checked)
+        yield count - 1, checked
+    if count == 0:
+        raise DataError(f"split {split!r}: no examples")
+
+
+def _check_example(
+    example: Mapping[str, Any], keys: tuple[str, ...], channels: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """Return the example as stored, or raise `DataError` naming its id."""
+    if not isinstance(example, Mapping) or "id" not in example:
+        raise DataError(f"examples must be dicts with an 'id', got {type(example).__name__}")
+    example_id = str(example["id"])
+    expected = {*keys, "id", "series", "position"}
+    missing = [key for key in keys if key not in example]
+    extra = sorted(set(example) - expected)
+    if missing or extra:
+        raise file_error(
+            example_id,
+            f"example keys must be {sorted(expected)} (series and "
+            f"position optional), got {sorted(example)}",
+        )
+    checked = {"id": example_id}
+    for key in keys:
+        image = example[key]
+        if not isinstance(image, np.ndarray) or image.dtype != np.float32 or image.ndim != 3:
+            raise file_error(
+                example_id,
+                f"{key} must be a float32 H x W x C array, got "
+                f"{getattr(image, 'dtype', type(image).__name__)} "
+                f"{getattr(image, 'shape', '')}",
+            )
+        if 0 in image.shape:
+            raise file_error(example_id, f"{key} is empty, shape {image.shape}")
+        if channels is not None and image.shape[-1] != channels[key]:
+            raise file_error(
+                example_id,
+                f"{key} has {image.shape[-1]} channels, the first "
+                f"example of its split has {channels[key]}",
+            )
+        if not np.isfinite(image).all():
+            raise file_error(example_id, f"{key} holds NaN or infinite values")
+        checked[key] = image
+    series, position = example.get("series"), example.get("position")
+    checked["series"] = "" if series is None else str(series)
+    checked["position"] = np.float32(math.nan if position is None else position)
+    return checked
+
+
+def _features(keys: tuple[str, ...]) -> tfds.features.FeaturesDict:
+    images = {
+        key: tfds.features.Tensor(
+            shape=(None, None, None),
+            dtype=np.float32,
+            encoding=tfds.features.Encoding.BYTES,
+            doc=f"{key} image, float32 H x W x C, physical units (HU for CT)",
+        )
+        for key in keys
+    }
+    return tfds.features.FeaturesDict(
+        {
+            **images,
+            "id": tfds.features.Text(doc="source path or <path>#<frame>"),
+            "series": tfds.features.Text(doc="DICOM SeriesInstanceUID, or empty"),
+            "position": tfds.features.Scalar(
+                dtype=np.float32, doc="mm along the slice normal, NaN when unknown"
+            ),
+        }
+    )
+
+
+def _dataset_name(out_dir: Path) -> str:
+    """A TFDS dataset name (snake_case) from the dataset folder name."""
+    name = re.sub(r"[^a-z0-9]+", "_", out_dir.name.lower()).strip("_") or "slices"
+    return name if name[0].isalpha() else f"slices_{name}"
+
+
+@contextlib.contextmanager
+def _building(out_dir: Path) -> Iterator[Path]:
+    """Yield an empty hidden folder that becomes ``out_dir`` only when the block succeeds.
+
+    An existing ``out_dir`` is swapped out only after the new dataset is
+    complete (two renames), so a failure never damages it.
+    """
+    if not out_dir.exists():
+        with atomic_directory(out_dir) as folder:
+            yield folder
+        return
+    token = uuid.uuid4().hex[:8]
+    staged = out_dir.with_name(f".{out_dir.name}.staged-{token}")
+    with atomic_directory(staged) as folder:
+        yield folder
+    old = out_dir.with_name(f".{out_dir.name}.replaced-{token}")
+    os.replace(out_dir, old)
+    os.replace(staged, out_dir)
+    shutil.rmtree(old)
+
+
+@contextlib.contextmanager
+def _tfds_progress_bars(*, enabled: bool) -> Iterator[None]:
+    """Switch TFDS's own progress bars for the block (ours show the progress) and restore."""
+    previous = getattr(tqdm_utils, "_active", True)
+    tfds.display_progress_bar(enabled)
+    try:
+        yield
+    finally:
+        tfds.display_progress_bar(previous)
+
+
+def _check_dataset(dataset_dir: str | os.PathLike) -> None:
+    if not is_dataset(dataset_dir):
+        raise file_error(
+            dataset_dir, "not a dataset (no dataset_info.json); build one with 'kerastrans records'"
+        )
+
+
+def _read_metadata_file(dataset_dir: str | os.PathLike) -> dict[str, Any]:
+    _check_dataset(dataset_dir)
+    path = Path(dataset_dir) / _METADATA_FILE
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise file_error(path, f"unreadable dataset metadata ({error})") from None
+    if not isinstance(stored, dict) or not {"metadata", "kerastrans"} <= set(stored):
+        raise file_error(path, "not written by kerastrans (no 'kerastrans' section)")
+    return stored

@@ -1,0 +1,228 @@
+"""What a dataset holds: counts, shapes and value ranges per split, in physical units.
+
+`write_dataset` gathers these figures while it writes (one pass, no second
+read) and stores them with the dataset, so ``kerastrans records`` and the demo
+can print them and the pipeline can check, without reading the data, whether
+the slices of each series are stored in order (needed for 2.5D stacks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = ["DatasetSummary", "ImageStats", "SplitSummary"]
+
+#: At most this many distinct shapes are listed per feature and split.
+MAX_SHAPES = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageStats:
+    """Shapes and value range of one image feature over one split.
+
+    Attributes:
+        shapes: Distinct ``(height, width, channels)`` shapes, sorted, at most
+            `MAX_SHAPES` of them.
+        num_shapes: Number of distinct shapes (may exceed ``len(shapes)``).
+        min: Smallest value, physical units (HU for CT).
+        max: Largest value, physical units.
+        mean: Mean value over all pixels, physical units.
+    """
+
+    shapes: tuple[tuple[int, int, int], ...]
+    num_shapes: int
+    min: float
+    max: float
+    mean: float
+
+    def describe_shapes(self) -> str:
+        """``"512x512x1, 128x128x1"`` (with ``"..."`` when some are not listed)."""
+        text = ", ".join("x".join(map(str, shape)) for shape in self.shapes)
+        return text + (", ..." if self.num_shapes > len(self.shapes) else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSummary:
+    """One split of a dataset.
+
+    Attributes:
+        num_examples: Number of examples.
+        features: `ImageStats` per image feature (``input``/``target`` for a
+            paired dataset, ``image`` for a domain of an unpaired one).
+        series_ordered: Whether the slices of every series are stored next to
+            each other in order of position, so that neighbours can be stacked.
+        size_ratio: ``(target height / input height, target width / input
+            width)`` when it is the same for every example of a paired split
+            (1, 1 for same-size pairs, 2, 2 for 2x super-resolution), else `None`.
+    """
+
+    num_examples: int
+    features: Mapping[str, ImageStats]
+    series_ordered: bool
+    size_ratio: tuple[float, float] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSummary:
+    """What a TFDS-format dataset written by kerastrans holds.
+
+    Attributes:
+        path: The dataset folder.
+        kind: ``"paired"`` (examples ``input``/``target``) or ``"unpaired"``
+            (examples ``image``; splits per domain such as ``trainA``/``trainB``).
+        splits: `SplitSummary` per split name, in the order written.
+        reused: True when the dataset already existed and was left untouched.
+    """
+
+    path: Path
+    kind: Literal["paired", "unpaired"]
+    splits: Mapping[str, SplitSummary]
+    reused: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (without ``path`` and ``reused``)."""
+        return {
+            "kind": self.kind,
+            "splits": {
+                name: {
+                    "num_examples": split.num_examples,
+                    "series_ordered": split.series_ordered,
+                    "size_ratio": split.size_ratio,
+                    "features": {
+                        key: dataclasses.asdict(stats) for key, stats in split.features.items()
+                    },
+                }
+                for name, split in self.splits.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], path: Path, *, reused: bool = False
+    ) -> DatasetSummary:
+        """Inverse of `to_dict`."""
+        splits = {
+            name: SplitSummary(
+                num_examples=int(split["num_examples"]),
+                series_ordered=bool(split["series_ordered"]),
+                size_ratio=None if split.get("size_ratio") is None else tuple(split["size_ratio"]),
+                features={
+                    key: ImageStats(
+                        shapes=tuple(tuple(int(n) for n in shape) for shape in stats["shapes"]),
+                        num_shapes=int(stats["num_shapes"]),
+                        min=float(stats["min"]),
+                        max=float(stats["max"]),
+                        mean=float(stats["mean"]),
+                    )
+                    for key, stats in split["features"].items()
+                },
+            )
+            for name, split in data["splits"].items()
+        }
+        return cls(path=Path(path), kind=data["kind"], splits=splits, reused=reused)
+
+    def format(self, units: str | None = None) -> str:
+        """A markdown table: one row per split and image feature.
+
+        Args:
+            units: Unit of the values for the column titles (e.g. ``"HU"``).
+        """
+        unit = f" [{units}]" if units else ""
+        header = (
+            "split",
+            "examples",
+            "feature",
+            "shape(s)",
+            f"min{unit}",
+            f"max{unit}",
+            f"mean{unit}",
+        )
+        rows = [
+            (
+                name,
+                str(split.num_examples),
+                key,
+                stats.describe_shapes(),
+                f"{stats.min:.6g}",
+                f"{stats.max:.6g}",
+                f"{stats.mean:.6g}",
+            )
+            for name, split in self.splits.items()
+            for key, stats in split.features.items()
+        ]
+        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+        lines = [header, tuple("-" * width for width in widths), *rows]
+        return "\n".join(
+            "| "
+            + " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+            + " |"
+            for line in lines
+        )
+
+
+class SplitAccumulator:
+    """Accumulates a `SplitSummary` example by example while a split is written."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self._keys = keys
+        self._count = 0
+        self._shapes: dict[str, set[tuple[int, ...]]] = {key: set() for key in keys}
+        self._min = dict.fromkeys(keys, math.inf)
+        self._max = dict.fromkeys(keys, -math.inf)
+        self._sum = dict.fromkeys(keys, 0.0)
+        self._size = dict.fromkeys(keys, 0)
+        self._finished_series: set[str] = set()
+        self._series: str | None = None
+        self._position = -math.inf
+        self._ordered = True
+        self._ratios: set[tuple[float, float]] = set()
+
+    def add(self, example: Mapping[str, Any]) -> None:
+        """Record one checked example (float32 images, ``series`` str, ``position`` float)."""
+        self._count += 1
+        for key in self._keys:
+            image = example[key]
+            self._shapes[key].add(tuple(int(n) for n in image.shape))
+            self._min[key] = min(self._min[key], float(image.min()))
+            self._max[key] = max(self._max[key], float(image.max()))
+            self._sum[key] += float(np.sum(image, dtype=np.float64))
+            self._size[key] += image.size
+        if self._keys == ("input", "target"):
+            (hi, wi), (ht, wt) = example["input"].shape[:2], example["target"].shape[:2]
+            self._ratios.add((round(ht / hi, 6), round(wt / wi, 6)))
+        self._track_order(example["series"], float(example["position"]))
+
+    def _track_order(self, series: str, position: float) -> None:
+        """Series must be contiguous and positions non-decreasing (NaN = stored order)."""
+        if not series:  # a slice without series has no neighbours: any order is fine
+            return
+        if series != self._series:
+            if series in self._finished_series:
+                self._ordered = False
+            if self._series is not None:
+                self._finished_series.add(self._series)
+            self._series, self._position = series, -math.inf
+        if not math.isnan(position):
+            self._ordered &= position >= self._position
+            self._position = position
+
+    def result(self) -> SplitSummary:
+        """The summary of everything added so far."""
+        features = {
+            key: ImageStats(
+                shapes=tuple(sorted(self._shapes[key]))[:MAX_SHAPES],
+                num_shapes=len(self._shapes[key]),
+                min=self._min[key],
+                max=self._max[key],
+                mean=self._sum[key] / max(self._size[key], 1),
+            )
+            for key in self._keys
+        }
+        ratio = next(iter(self._ratios)) if len(self._ratios) == 1 else None
+        return SplitSummary(self._count, features, self._ordered, ratio)

@@ -1,0 +1,147 @@
+"""``kerastrans records``: folders and list files in, a summary out, one-line errors."""
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from kerastrans.cli.main import main
+from kerastrans.cli.records import RECIPES, parse_split
+from kerastrans.data.recipes import RECIPES as LIBRARY_RECIPES
+from kerastrans.data.records import read_metadata, read_summary
+
+
+def save(path, values):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.asarray(values, np.float32))
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """trainA/trainB: 3 pairs of 6 x 5 images with values -100..129, target = input + 1000."""
+    for i in range(3):
+        image = np.arange(30, dtype=np.float32).reshape(6, 5) + 100 * i - 100
+        save(tmp_path / "src" / "trainA" / f"s{i}.npy", image)
+        save(tmp_path / "src" / "trainB" / f"s{i}.npy", image + 1000)
+    return tmp_path / "src"
+
+
+def run(capsys, *argv):
+    """Run the CLI; return (exit status, stdout, stderr)."""
+    try:
+        status = main(["records", *map(str, argv)])
+    except SystemExit as exit_info:
+        status = exit_info.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_paired_folders_are_written_and_summarised(folders, tmp_path, capsys):
+    status, out, _ = run(capsys, folders, "--out", tmp_path / "ds", "--paired", "--no-progress")
+    assert status == 0
+    assert f"{tmp_path / 'ds'}: paired dataset written" in out
+    assert "| train | 3        | input   | 6x5x1    | -100 | 129  | 14.5   |" in out
+    assert "| train | 3        | target  | 6x5x1    | 900  | 1129 | 1014.5 |" in out
+    summary = read_summary(tmp_path / "ds")
+    assert summary.splits["train"].num_examples == 3
+    assert read_metadata(tmp_path / "ds")["mode"] == "paired"
+    builder = tfds.builder_from_directory(str(tmp_path / "ds"))
+    assert builder.info.splits["train"].num_examples == 3
+
+
+def test_rerun_reports_the_existing_dataset(folders, tmp_path, capsys):
+    run(capsys, folders, "--out", tmp_path / "ds", "--paired", "--no-progress")
+    (folders / "trainA" / "s0.npy").unlink()  # would not pair any more: the source is not read
+    status, out, _ = run(capsys, folders, "--out", tmp_path / "ds", "--paired")
+    assert status == 0
+    assert "exists, left untouched (--overwrite rebuilds it)" in out
+    assert "| train | 3 " in out
+
+
+def test_list_file_with_two_input_channels_and_a_validation_split(tmp_path, capsys):
+    lines = []
+    for i in range(4):
+        for name, value in (("t1", i), ("t2", 10 + i), ("ct", 100 + i)):
+            save(tmp_path / "data" / f"{name}_{i}.npy", np.full((4, 4), value))
+        lines.append(f"data/t1_{i}.npy\tdata/t2_{i}.npy\tdata/ct_{i}.npy")
+    (tmp_path / "pairs.tsv").write_text("# t1\tt2\tct\n" + "\n".join(lines) + "\n")
+    status, out, _ = run(
+        capsys,
+        "--pairs",
+        tmp_path / "pairs.tsv",
+        "--out",
+        tmp_path / "ds",
+        "--split",
+        "0.25",
+        "--seed",
+        "3",
+        "--no-progress",
+    )
+    assert status == 0
+    assert "| train      | 3        | input   | 4x4x2" in out
+    assert "| validation | 1        | target  | 4x4x1" in out
+    metadata = read_metadata(tmp_path / "ds")
+    assert metadata["split"] == {"kept": [], "held_out": {"validation": 0.25}, "seed": 3}
+
+
+def test_unpaired_folders_give_domain_splits(folders, tmp_path, capsys):
+    save(folders / "trainB" / "extra.npy", np.zeros((7, 7)))
+    status, out, _ = run(capsys, folders, "--out", tmp_path / "ds", "--unpaired", "--no-progress")
+    assert status == 0
+    assert "unpaired dataset written" in out
+    assert "| trainB | 4        | image   | 6x5x1, 7x7x1" in out
+
+
+def test_plain_folder_gives_input_equal_to_target(folders, tmp_path, capsys):
+    status, _, _ = run(capsys, folders / "trainA", "--out", tmp_path / "ds", "--no-progress")
+    assert status == 0
+    summary = read_summary(tmp_path / "ds")
+    stats = summary.splits["train"].features
+    assert stats["input"] == stats["target"]
+
+
+def test_unpairable_names_are_a_one_line_error(folders, tmp_path, capsys):
+    save(folders / "trainA" / "lonely.npy", np.zeros((6, 5)))
+    status, _, err = run(capsys, folders, "--out", tmp_path / "ds", "--paired")
+    assert status == 1
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("kerastrans records: error: ") and "lonely" in err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_missing_folder_is_a_one_line_error(tmp_path, capsys):
+    status, _, err = run(capsys, tmp_path / "nowhere", "--out", tmp_path / "ds", "--paired")
+    assert status == 1
+    assert err.strip() == f"kerastrans records: error: {tmp_path / 'nowhere'}: no such folder"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["src", "--out", "ds", "--paired", "--unpaired"], "not allowed with argument"),
+        (["--out", "ds", "--paired"], "SOURCE is required"),
+        (["src", "--out", "ds", "--split", "1.5"], "0 < FRACTION < 1, got '1.5'"),
+        (["src", "--out", "ds", "--split", "tr-ain"], "split name must be letters"),
+        (["a.tsv", "--out", "ds", "--pairs", "b.tsv"], "give the list file once"),
+        (["--out", "ds", "--recipe", "mnist"], "invalid choice: 'mnist'"),
+        (["src", "--paired"], "the following arguments are required: --out"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(capsys, argv, message):
+    status, _, err = run(capsys, *argv)
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_split_spec_parsing():
+    assert parse_split("train,test") == (("train", "test"), {})
+    assert parse_split("train, validation=0.2") == (("train",), {"validation": 0.2})
+    assert parse_split("0.1") == ((), {"validation": 0.1})
+
+
+def test_recipe_names_match_the_library_and_build(tmp_path, capsys):
+    assert set(RECIPES) == set(LIBRARY_RECIPES)
+    status, out, _ = run(
+        capsys, "--recipe", "shapes", "--out", tmp_path / "shapes", "--no-progress"
+    )
+    assert status == 0
+    assert "| train | 256      | input   | 128x128x1 | -1000" in out
