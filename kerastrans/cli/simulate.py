@@ -1,14 +1,402 @@
-"""``kerastrans simulate``: simulate sinograms and degraded images as datasets."""
+"""``kerastrans simulate``: simulate CT datasets (sinograms, low-dose, super-resolution).
+
+Tasks::
+
+    kerastrans simulate ellipses   --out DIR   # the dival "ellipses" protocol
+    kerastrans simulate sparseview --out DIR   # sinogram -> image (few angles, limited angle)
+    kerastrans simulate lowdose    --out DIR   # low-dose FBP image -> clean image (HU)
+    kerastrans simulate superres   --out DIR   # blurred, down-sampled image -> image
+
+Sources for the last three (``--source``): a phantom (``ellipses``,
+``shepp-logan``, ``forbild``), a kerastrans dataset folder (its
+``target``/``image`` feature, split by split) or a folder of images
+(DICOM/PNG/TIFF/NPY, read in physical units with `kerastrans.io.read_slices`,
+written to one ``--split``). Images from folders and datasets are taken to be
+in HU. Phantom values count relative to water (1 = water): attenuation is
+``v * mu_water`` and, for low-dose, ``HU = 1000 (v - 1)``. Targets keep the
+source's units; sinograms are line integrals of attenuation (1/mm x mm).
+
+The geometry is stored in the dataset metadata:
+``kerastrans.tomo.geometry_from_dataset(DIR)`` rebuilds it.
+"""
 
 from __future__ import annotations
 
-from kerastrans.cli._pending import add_pending_parser
+import argparse
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerastrans.cli._simulate_sources import PHANTOMS, Source, open_source
+from kerastrans.errors import DataError
 
 __all__ = ["add_parser"]
 
+#: Splits drawn from a phantom source, in seed order.
+_SPLITS = ("train", "validation", "test")
 
+
+def _number(kind: type, low: float, *, strict: bool) -> Callable[[str], Any]:
+    """An argparse type: a ``kind`` number above ``low`` (or at least ``low``)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(
+                f"must be {'>' if strict else '>='} {low}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+_count, _positive_int = _number(int, 0, strict=False), _number(int, 0, strict=True)
+_positive, _at_least_one = _number(float, 0, strict=True), _number(float, 1, strict=False)
+
+
+# ------------------------------------------------------------------ parsers
 def add_parser(subparsers) -> None:
-    """Register ``kerastrans simulate``."""
-    add_pending_parser(subparsers, "simulate", 
-        "Simulate datasets (ellipses sinograms, low-dose CT, sparse view, super-resolution).",
-        "Tomography")
+    """Register ``kerastrans simulate`` and its four tasks."""
+    parser = subparsers.add_parser(
+        "simulate",
+        help="Simulate datasets (ellipses sinograms, low-dose CT, sparse view, super-resolution).",
+        description=__doc__.split("\n\n")[0],
+    )
+    tasks = parser.add_subparsers(
+        title="tasks", dest="task", metavar="TASK", parser_class=type(parser), required=True
+    )
+    ellipses = _task(
+        tasks,
+        "ellipses",
+        _run_ellipses,
+        "The dival 'ellipses' protocol: 128x128 "
+        "phantoms, 30 angles, noise std 0.025 mean|Ax|, simulated at 400x400.",
+    )
+    _add_sizes(ellipses, (32000, 3200, 3200))
+    _add_compute(ellipses)
+
+    sparse = _task(
+        tasks,
+        "sparseview",
+        _run_sparseview,
+        "Sinogram -> image pairs: sparse-view or limited-angle CT.",
+    )
+    _add_source(sparse, num_angles=60, oversample=2.0)
+    sparse.add_argument(
+        "--noise", choices=("none", "white", "poisson"), default="white", help="noise model"
+    )
+    sparse.add_argument(
+        "--relative-std",
+        type=_positive,
+        default=0.025,
+        help="white noise std relative to mean |sinogram|",
+    )
+    sparse.add_argument("--photons", type=_positive, default=4096.0, help="poisson: I0 per pixel")
+
+    lowdose = _task(
+        tasks, "lowdose", _run_lowdose, "Low-dose FBP image -> clean image pairs in HU (denoising)."
+    )
+    _add_source(lowdose, num_angles=None, oversample=1.0)
+    lowdose.add_argument("--photons", type=_positive, default=1e4, help="incident photons I0")
+    lowdose.add_argument(
+        "--filter",
+        choices=("Ram-Lak", "Shepp-Logan", "Cosine", "Hamming", "Hann"),
+        default="Hann",
+        help="FBP filter",
+    )
+    lowdose.add_argument("--frequency-scaling", type=_positive, default=1.0, help="FBP cut-off")
+
+    superres = _task(tasks, "superres", _run_superres, "Low-resolution -> high-resolution pairs.")
+    _add_source(superres, num_angles=None, oversample=None)
+    superres.add_argument("--factor", type=int, choices=(2, 4), default=2, help="down-sampling")
+    superres.add_argument(
+        "--sigma",
+        type=_number(float, 0, strict=False),
+        help="Gaussian blur in pixels; factor / 2 when not given",
+    )
+    superres.add_argument(
+        "--upsample", action="store_true", help="resample the input back to the target size"
+    )
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show ``(default: ...)`` only for options whose default is a value."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _task(tasks, name: str, run, help_text: str) -> argparse.ArgumentParser:
+    parser = tasks.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        formatter_class=_DefaultsFormatter,
+    )
+    parser.add_argument("--out", required=True, type=Path, help="dataset folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(func=run, parser=parser)
+    return parser
+
+
+def _add_sizes(parser: argparse.ArgumentParser, sizes: tuple[int, int, int]) -> None:
+    for split, default in zip(_SPLITS, sizes, strict=True):
+        parser.add_argument(
+            f"--{split}",
+            type=_count,
+            default=default,
+            metavar="N",
+            help=f"{split} examples (phantom sources)",
+        )
+
+
+def _add_compute(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--impl",
+        choices=("astra_cpu", "astra_cuda"),
+        help="ASTRA back-end; CUDA where available when not given",
+    )
+    parser.add_argument(
+        "--threads", type=_positive_int, help="projection threads; one per core when not given"
+    )
+
+
+def _add_source(parser: argparse.ArgumentParser, num_angles: int | None, oversample) -> None:
+    parser.add_argument(
+        "--source",
+        default="ellipses",
+        help=f"{', '.join(PHANTOMS)}, a dataset folder or an image folder",
+    )
+    parser.add_argument("--image-size", type=_positive_int, default=128, help="phantom pixels")
+    parser.add_argument("--split", default="train", help="split of an image-folder source")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    _add_sizes(parser, (1000, 100, 100))
+    if oversample is None:
+        return
+    group = parser.add_argument_group("geometry")
+    group.add_argument("--beam", choices=("parallel", "fan"), default="parallel", help="beam")
+    group.add_argument(
+        "--num-angles",
+        type=_positive_int,
+        default=num_angles,
+        help="projection angles; Nyquist-sampled when not given",
+    )
+    group.add_argument(
+        "--angle-range",
+        type=float,
+        nargs=2,
+        metavar=("START", "STOP"),
+        help="degrees, e.g. 0 120 for limited angle; 0 180 (fan: 0 360) when not given",
+    )
+    group.add_argument(
+        "--det-shape", type=_positive_int, help="detector pixels; Nyquist-sampled when not given"
+    )
+    group.add_argument(
+        "--pixel-size",
+        type=_positive,
+        help="pixel size in mm; the source's pixel spacing (else 1) when not given",
+    )
+    group.add_argument("--src-radius", type=_positive, help="fan beam: source-axis distance, mm")
+    group.add_argument("--det-radius", type=_positive, help="fan beam: axis-detector distance, mm")
+    group.add_argument("--mu-water", type=_positive, default=0.02, help="water attenuation, 1/mm")
+    group.add_argument(
+        "--oversample",
+        type=_at_least_one,
+        default=oversample,
+        help="simulate on a grid this many times finer (against the inverse crime)",
+    )
+    _add_compute(parser)
+
+
+# --------------------------------------------------------------------- runs
+def _run_ellipses(args: argparse.Namespace) -> int:
+    from kerastrans.tomo.ellipses import EllipsesProtocol
+
+    protocol = EllipsesProtocol()
+    splits = {
+        split: _Sized(protocol.examples(split, n, impl=args.impl, threads=args.threads), n)
+        for split in _SPLITS
+        if (n := getattr(args, split)) > 0
+    }
+    return _write(args, splits, protocol.metadata(), "dival 'ellipses' protocol")
+
+
+def _run_sparseview(args: argparse.Namespace) -> int:
+    from kerastrans.tomo.simulate import hu_to_attenuation, sinogram_examples
+
+    source = _open_source(args, hounsfield=False)
+
+    def attenuation(images: np.ndarray) -> np.ndarray:
+        if source.phantom:  # phantom values are relative to water
+            return images * np.float32(args.mu_water)
+        return hu_to_attenuation(images, args.mu_water)
+
+    make = functools.partial(
+        sinogram_examples,
+        attenuation=attenuation,
+        noise=args.noise,
+        relative_std=args.relative_std,
+        photons=args.photons,
+    )
+    settings = ("noise", "relative_std", "photons", "mu_water")
+    return _write_tomo(args, source, make, "reconstruction", settings)
+
+
+def _run_lowdose(args: argparse.Namespace) -> int:
+    from kerastrans.tomo.simulate import lowdose_examples
+
+    source = _open_source(args, hounsfield=True)
+    if args.frequency_scaling > 1.0:
+        args.parser.error(f"--frequency-scaling must be in (0, 1], got {args.frequency_scaling}")
+
+    make = functools.partial(
+        lowdose_examples,
+        photons=args.photons,
+        mu_water=args.mu_water,
+        filter_type=args.filter,
+        frequency_scaling=args.frequency_scaling,
+    )
+    settings = ("photons", "mu_water", "filter", "frequency_scaling")
+    return _write_tomo(args, source, make, "denoising", settings)
+
+
+def _run_superres(args: argparse.Namespace) -> int:
+    from kerastrans.tomo.simulate import superres_examples
+
+    source = _open_source(args, hounsfield=False)
+    splits = {
+        split: _sized(
+            superres_examples(images, args.factor, sigma=args.sigma, upsample=args.upsample), n
+        )
+        for split, (images, n) in source.splits.items()
+    }
+    metadata = {
+        "task": "super-resolution",
+        "source": args.source,
+        "simulation": {"factor": args.factor, "sigma": args.sigma, "upsample": args.upsample},
+    }
+    return _write(args, splits, metadata, f"super-resolution x{args.factor} from {args.source}")
+
+
+def _write_tomo(args, source: Source, make, task: str, settings: tuple[str, ...]) -> int:
+    """Write a tomography task: one noise generator per split, geometry in the metadata.
+
+    ``make(images, geometry, random_state=, simulation_shape=, impl=, threads=)``
+    yields the records of one split.
+    """
+    geometry = _geometry(args, source)
+    fine = tuple(round(n * args.oversample) for n in geometry.image_shape)
+    splits = {
+        split: _sized(
+            make(
+                images,
+                geometry,
+                random_state=np.random.default_rng([args.seed, index]),
+                simulation_shape=fine,
+                impl=args.impl,
+                threads=args.threads,
+            ),
+            n,
+        )
+        for index, (split, (images, n)) in enumerate(source.splits.items())
+    }
+    metadata = {
+        "task": task,
+        "source": args.source,
+        "geometry": geometry.to_dict(),
+        "simulation": {
+            **{name: getattr(args, name) for name in settings},
+            "simulation_shape": list(fine),
+            "seed": args.seed,
+        },
+        "units": {
+            "input": "HU" if task == "denoising" else "line integrals of attenuation (1/mm x mm)",
+            "target": "phantom value (1 = water)"
+            if source.phantom and task != "denoising"
+            else "HU",
+        },
+    }
+    return _write(args, splits, metadata, f"{args.task} from {args.source}")
+
+
+def _write(args: argparse.Namespace, splits: dict, metadata: dict, description: str) -> int:
+    from kerastrans.data.records import write_dataset
+
+    if not splits:
+        args.parser.error("nothing to write: every split has 0 examples")
+    summary = write_dataset(
+        args.out,
+        splits,
+        metadata=metadata,
+        description=f"kerastrans simulate: {description}",
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    if summary.reused:
+        print(f"{args.out}: dataset exists, left untouched (use --overwrite to replace it)")
+    print(summary.format())
+    return 0
+
+
+# ------------------------------------------------------------------ helpers
+def _open_source(args: argparse.Namespace, *, hounsfield: bool) -> Source:
+    """The ``--source`` images; a source that does not exist is a usage error."""
+    try:
+        return open_source(
+            args.source,
+            sizes={split: getattr(args, split) for split in _SPLITS},
+            image_size=args.image_size,
+            seed=args.seed,
+            split=args.split,
+            hounsfield=hounsfield,
+        )
+    except ValueError as error:
+        if isinstance(error, DataError):
+            raise
+        args.parser.error(str(error))
+
+
+def _geometry(args: argparse.Namespace, source: Source):
+    """The resolved `GeometrySpec` of the flags; a bad combination is a usage error."""
+    from kerastrans.tomo.geometry import GeometrySpec
+
+    pixel = args.pixel_size or source.pixel_size or 1.0
+    try:
+        return GeometrySpec(
+            image_shape=source.shape,
+            extent=(source.shape[0] * pixel, source.shape[1] * pixel),
+            beam=args.beam,
+            num_angles=args.num_angles,
+            angle_range=tuple(args.angle_range) if args.angle_range else None,
+            det_shape=args.det_shape,
+            src_radius=args.src_radius,
+            det_radius=args.det_radius,
+        ).resolve()
+    except ValueError as error:
+        args.parser.error(str(error))
+
+
+class _Sized:
+    """An iterable with a known length, so progress bars show a total."""
+
+    def __init__(self, iterable: Iterable, length: int) -> None:
+        self.iterable, self.length = iterable, length
+
+    def __iter__(self) -> Iterator:
+        return iter(self.iterable)
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def _sized(iterable: Iterable, length: int | None) -> Iterable:
+    return iterable if length is None else _Sized(iterable, length)

@@ -1,0 +1,408 @@
+"""Simulated CT data: sinograms with noise, low-dose images, low-resolution images.
+
+The physics, step by step:
+
+1. Images in HU become linear attenuation ``mu = mu_water * (1 + HU / 1000)``
+   (1/mm); phantoms are used as they are.
+2. Against the inverse crime, the image is resampled (bilinear) to a finer
+   grid and projected by a ray transform on that grid, with the same angles
+   and detector as the reconstruction geometry (`SinogramSimulator`).
+3. Noise: additive white Gaussian noise with a standard deviation relative to
+   the mean absolute sinogram value (`add_white_noise`), or low-dose
+   transmission noise: ``I0 * exp(-p)`` expected photons, Poisson counts, a
+   floor for zero counts and the post-log sinogram (`transmission_noise`).
+4. Sparse view and limited angle are geometries with fewer angles or a shorter
+   angular range (`GeometrySpec.replace`).
+
+Dataset generators (`sinogram_examples`, `lowdose_examples`,
+`superres_examples`) yield ``{"input", "target", "id"}`` records of float32
+``H x W x 1`` arrays, the record format of ``kerastrans.data.records``.
+Randomness comes from one generator per call, used in image order, so the
+output is the same for a given seed whatever the number of threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from kerastrans.errors import file_error
+from kerastrans.tomo.geometry import GeometrySpec
+from kerastrans.tomo.operators import apply_batch, fbp, ray_transform
+
+__all__ = [
+    "MU_WATER",
+    "NOISE_MODELS",
+    "SinogramSimulator",
+    "add_white_noise",
+    "attenuation_to_hu",
+    "degrade_resolution",
+    "hu_to_attenuation",
+    "lowdose_examples",
+    "photon_counts",
+    "post_log",
+    "resize_image",
+    "sinogram_examples",
+    "superres_examples",
+    "transmission_noise",
+]
+
+#: Linear attenuation of water in 1/mm (20 1/m, as LoDoPaB-CT uses; ~60 keV).
+MU_WATER = 0.02
+#: Noise models of `sinogram_examples`.
+NOISE_MODELS = ("none", "white", "poisson")
+#: Images projected together (in threads) before the noise is drawn in order.
+_CHUNK = 16
+
+RandomState = np.random.RandomState | np.random.Generator
+
+
+# ------------------------------------------------------------------ units
+def hu_to_attenuation(hu: np.ndarray, mu_water: float = MU_WATER) -> np.ndarray:
+    """Convert HU to linear attenuation in 1/mm, clipped at 0 (below air).
+
+    Args:
+        hu: Image in Hounsfield units.
+        mu_water: Attenuation of water in 1/mm, default `MU_WATER`.
+
+    Returns:
+        Float32 ``mu_water * (1 + hu / 1000)``, at least 0.
+
+    >>> round(float(hu_to_attenuation(np.float32(1000.0))), 6)
+    0.04
+    """
+    mu = mu_water * (1.0 + np.asarray(hu, dtype=np.float32) / np.float32(1000.0))
+    return np.maximum(mu, 0.0).astype(np.float32)
+
+
+def attenuation_to_hu(mu: np.ndarray, mu_water: float = MU_WATER) -> np.ndarray:
+    """Convert linear attenuation in 1/mm to HU (inverse of `hu_to_attenuation`)."""
+    return (1000.0 * (np.asarray(mu, dtype=np.float32) / np.float32(mu_water) - 1.0)).astype(
+        np.float32
+    )
+
+
+# ------------------------------------------------------------- projection
+def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resample an image bilinearly to ``shape``, as dival does before projecting.
+
+    Uses ``skimage.transform.resize(image, shape, order=1)`` (reflect mode;
+    anti-aliasing only when shrinking).
+    """
+    from skimage.transform import resize
+
+    return resize(np.asarray(image, dtype=np.float32), shape, order=1).astype(np.float32)
+
+
+class SinogramSimulator:
+    """Noise-free sinograms of a geometry, optionally simulated on a finer grid.
+
+    Args:
+        geometry: The reconstruction geometry; the sinograms have its angles
+            and detector.
+        simulation_shape: Finer image grid to project from (same physical
+            extent), against the inverse crime; ``None`` projects on the
+            reconstruction grid itself.
+        impl: ASTRA back-end, ``None`` picks CUDA where available.
+        threads: Worker threads, see `kerastrans.tomo.operators.apply_batch`.
+
+    >>> from kerastrans.tomo.geometry import GeometrySpec
+    >>> project = SinogramSimulator(GeometrySpec((32, 32), num_angles=6), (64, 64))
+    >>> project(np.ones((2, 32, 32), "float32")).shape
+    (2, 6, 47)
+    """
+
+    def __init__(
+        self,
+        geometry: GeometrySpec,
+        simulation_shape: tuple[int, int] | None = None,
+        *,
+        impl: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.geometry = geometry
+        shape = geometry.image_shape if simulation_shape is None else tuple(simulation_shape)
+        self.simulation_shape = shape
+        self.threads = threads
+        self.operator = ray_transform(geometry, impl=impl, shape=shape)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """Project images ``(..., rows, columns)`` on the reconstruction grid.
+
+        Returns:
+            Float32 line integrals ``(..., num_angles, det_shape)`` (image
+            units times mm).
+        """
+        images = np.asarray(images, dtype=np.float32)
+        expected = self.geometry.image_shape
+        if images.shape[-2:] != expected:
+            raise ValueError(f"images must end with shape {expected}, got {images.shape}")
+        if self.simulation_shape != expected:
+            flat = images.reshape((-1, *expected))
+            fine = np.stack([resize_image(image, self.simulation_shape) for image in flat])
+            images = fine.reshape((*images.shape[:-2], *self.simulation_shape))
+        return apply_batch(self.operator, images, threads=self.threads)
+
+
+# ------------------------------------------------------------------ noise
+def add_white_noise(
+    sinogram: np.ndarray, relative_std: float, random_state: RandomState
+) -> np.ndarray:
+    """Add Gaussian noise of std ``relative_std * mean(|sinogram|)``, as dival does.
+
+    Args:
+        sinogram: One noise-free sinogram.
+        relative_std: Noise level relative to the mean absolute value
+            (dival "ellipses": 0.025).
+        random_state: Generator; one ``normal`` draw of the sinogram's shape.
+
+    Returns:
+        Float32 noisy sinogram.
+    """
+    sinogram = np.asarray(sinogram, dtype=np.float32)
+    std = relative_std * float(np.mean(np.abs(sinogram)))
+    noise = random_state.normal(loc=0.0, scale=std, size=sinogram.shape).astype(np.float32)
+    return sinogram + noise
+
+
+def photon_counts(
+    line_integrals: np.ndarray, photons: float, random_state: RandomState
+) -> np.ndarray:
+    """Draw detected photon counts ``Poisson(photons * exp(-line_integrals))``.
+
+    Args:
+        line_integrals: Noise-free post-log sinogram (attenuation x mm).
+        photons: Incident photons per detector pixel ``I0`` (e.g. 4096 for
+            LoDoPaB-CT's low dose).
+        random_state: Generator.
+
+    Returns:
+        Float64 counts, same shape.
+    """
+    expected = float(photons) * np.exp(-np.asarray(line_integrals, dtype=np.float64))
+    return random_state.poisson(expected).astype(np.float64)
+
+
+def post_log(counts: np.ndarray, photons: float, *, min_counts: float = 0.1) -> np.ndarray:
+    """Return the post-log sinogram ``-log(max(counts, min_counts) / photons)``.
+
+    Args:
+        counts: Detected photons.
+        photons: Incident photons per pixel.
+        min_counts: Floor replacing zero counts, which have no logarithm
+            (LoDoPaB-CT uses 0.1).
+
+    Returns:
+        Float32 line integrals.
+    """
+    return (-np.log(np.maximum(counts, min_counts) / float(photons))).astype(np.float32)
+
+
+def transmission_noise(
+    line_integrals: np.ndarray,
+    photons: float,
+    random_state: RandomState,
+    *,
+    min_counts: float = 0.1,
+) -> np.ndarray:
+    """Simulate a low-dose measurement: Poisson photon counts, then the post-log sinogram."""
+    counts = photon_counts(line_integrals, photons, random_state)
+    return post_log(counts, photons, min_counts=min_counts)
+
+
+# --------------------------------------------------------- image domain
+def degrade_resolution(image: np.ndarray, factor: int, *, sigma: float | None = None) -> np.ndarray:
+    """Blur with a Gaussian and average ``factor x factor`` blocks (super-resolution input).
+
+    Args:
+        image: Image ``(rows, columns)``; both sizes must be multiples of ``factor``.
+        factor: Down-sampling factor, 2 or 4.
+        sigma: Gaussian blur in pixels of the input grid; default
+            ``factor / 2`` (a detector/pixel blur about one low-res pixel wide).
+
+    Returns:
+        Float32 image ``(rows / factor, columns / factor)``.
+
+    Raises:
+        ValueError: On another factor or a shape not divisible by it.
+    """
+    from scipy.ndimage import gaussian_filter
+    from skimage.transform import downscale_local_mean
+
+    if factor not in (2, 4):
+        raise ValueError(f"factor must be 2 or 4, got {factor!r}")
+    image = np.asarray(image, dtype=np.float32)
+    if image.shape[0] % factor or image.shape[1] % factor:
+        raise ValueError(f"image shape {image.shape} is not divisible by factor {factor}")
+    blurred = gaussian_filter(image, sigma=factor / 2 if sigma is None else sigma, mode="nearest")
+    return downscale_local_mean(blurred, (factor, factor)).astype(np.float32)
+
+
+# ------------------------------------------------------- dataset records
+def sinogram_examples(
+    images: Iterable[tuple[str, np.ndarray]],
+    geometry: GeometrySpec,
+    *,
+    attenuation: Callable[[np.ndarray], np.ndarray] | None = None,
+    noise: str = "white",
+    relative_std: float = 0.025,
+    photons: float = 4096.0,
+    min_counts: float = 0.1,
+    random_state: RandomState | int | None = None,
+    simulation_shape: tuple[int, int] | None = None,
+    impl: str | None = None,
+    threads: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield (noisy sinogram, image) records for reconstruction.
+
+    Args:
+        images: ``(id, image)`` pairs, images ``(rows, columns)`` on the
+            geometry's grid; they are the targets, as given.
+        geometry: Scan geometry (sparse view: few angles; limited angle: a
+            short ``angle_range``).
+        attenuation: Maps a stack of images to what is projected, e.g.
+            `hu_to_attenuation` for HU images (then the sinograms are line
+            integrals of 1/mm over mm, as ``"poisson"`` needs). Default:
+            the images themselves (the dival "ellipses" convention).
+        noise: ``"none"``, ``"white"`` (relative Gaussian) or ``"poisson"``
+            (transmission noise with ``photons``).
+        relative_std: White-noise level relative to ``mean(|sinogram|)``.
+        photons: Incident photons per detector pixel for ``"poisson"``.
+        min_counts: Floor for zero counts for ``"poisson"``.
+        random_state: Generator or seed; draws are made in image order.
+        simulation_shape: Finer grid against the inverse crime.
+        impl: ASTRA back-end.
+        threads: Worker threads for the projections.
+
+    Yields:
+        ``{"input": sinogram (angles, detector, 1), "target": image (rows,
+        columns, 1), "id": id}``, float32.
+    """
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
+    random_state = _random_state(random_state)
+    simulator = SinogramSimulator(geometry, simulation_shape, impl=impl, threads=threads)
+    for ids, batch in _chunks(images, geometry.image_shape):
+        projected = batch if attenuation is None else attenuation(batch)
+        for key, image, clean in zip(ids, batch, simulator(projected), strict=True):
+            if noise == "white":
+                sinogram = add_white_noise(clean, relative_std, random_state)
+            elif noise == "poisson":
+                sinogram = transmission_noise(clean, photons, random_state, min_counts=min_counts)
+            else:
+                sinogram = clean
+            yield _record(sinogram, image, key)
+
+
+def lowdose_examples(
+    images_hu: Iterable[tuple[str, np.ndarray]],
+    geometry: GeometrySpec,
+    *,
+    photons: float = 4096.0,
+    mu_water: float = MU_WATER,
+    min_counts: float = 0.1,
+    filter_type: str = "Hann",
+    frequency_scaling: float = 1.0,
+    random_state: RandomState | int | None = None,
+    simulation_shape: tuple[int, int] | None = None,
+    impl: str | None = None,
+    threads: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield (low-dose FBP image, clean image) records in HU for denoising.
+
+    Each image is converted to attenuation, projected, given transmission
+    noise with ``photons`` incident photons per pixel and reconstructed by
+    FBP; the input is that reconstruction in HU, the target the clean image.
+    The geometry's pixel size (mm) sets the path lengths, hence the dose.
+
+    Args:
+        images_hu: ``(id, image)`` pairs, images in HU on the geometry's grid.
+        geometry: Scan geometry (its extent in mm matters).
+        photons: Incident photons per detector pixel ``I0``.
+        mu_water: Attenuation of water in 1/mm.
+        min_counts: Floor for zero counts.
+        filter_type: FBP filter.
+        frequency_scaling: FBP cut-off.
+        random_state: Generator or seed.
+        simulation_shape: Finer grid against the inverse crime.
+        impl: ASTRA back-end.
+        threads: Worker threads.
+
+    Yields:
+        ``{"input": noisy HU (rows, columns, 1), "target": HU (rows,
+        columns, 1), "id": id}``, float32.
+    """
+    random_state = _random_state(random_state)
+    simulator = SinogramSimulator(geometry, simulation_shape, impl=impl, threads=threads)
+    reconstruct = fbp(
+        ray_transform(geometry, impl=impl),
+        filter_type=filter_type,
+        frequency_scaling=frequency_scaling,
+    )
+    for ids, batch in _chunks(images_hu, geometry.image_shape):
+        clean = simulator(hu_to_attenuation(batch, mu_water))
+        noisy = np.stack(
+            [transmission_noise(s, photons, random_state, min_counts=min_counts) for s in clean]
+        )
+        recon = attenuation_to_hu(apply_batch(reconstruct, noisy, threads=threads), mu_water)
+        for key, image, low_dose in zip(ids, batch, recon, strict=True):
+            yield _record(low_dose, image, key)
+
+
+def superres_examples(
+    images: Iterable[tuple[str, np.ndarray]],
+    factor: int,
+    *,
+    sigma: float | None = None,
+    upsample: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Yield (low-resolution, image) records for super-resolution.
+
+    Args:
+        images: ``(id, image)`` pairs, any units (kept as they are).
+        factor: Down-sampling factor, 2 or 4.
+        sigma: Gaussian blur, see `degrade_resolution`.
+        upsample: Resample the low-resolution input back to the target grid
+            (bilinear), for networks whose input and output sizes match.
+
+    Yields:
+        ``{"input": low-res (rows/factor, columns/factor, 1) or (rows,
+        columns, 1), "target": (rows, columns, 1), "id": id}``, float32.
+    """
+    for key, image in images:
+        image = np.asarray(image, dtype=np.float32)
+        low = degrade_resolution(image, factor, sigma=sigma)
+        if upsample:
+            low = resize_image(low, image.shape)
+        yield _record(low, image, key)
+
+
+# --------------------------------------------------------------- helpers
+def _random_state(random_state: RandomState | int | None) -> RandomState:
+    if isinstance(random_state, np.random.RandomState | np.random.Generator):
+        return random_state
+    return np.random.default_rng(random_state)
+
+
+def _chunks(
+    images: Iterable[tuple[str, np.ndarray]], shape: tuple[int, int]
+) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Group ``(id, image)`` pairs into stacks, checking each image's shape."""
+    iterator = iter(images)
+    while chunk := list(itertools.islice(iterator, _CHUNK)):
+        for key, image in chunk:
+            if np.shape(image) != shape:
+                problem = f"image shape {np.shape(image)} differs from the geometry's {shape}"
+                raise file_error(key, problem)
+        yield [key for key, _ in chunk], np.stack([image for _, image in chunk]).astype(np.float32)
+
+
+def _record(inputs: np.ndarray, target: np.ndarray, key: str) -> dict[str, Any]:
+    return {
+        "input": np.asarray(inputs, dtype=np.float32)[..., None],
+        "target": np.asarray(target, dtype=np.float32)[..., None],
+        "id": str(key),
+    }
