@@ -37,7 +37,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix,
+        prefix=f".{path.name}.tmp-",
+        suffix=path.suffix if suffix is None else suffix,
         dir=path.parent,
     )
     os.close(fd)
@@ -64,26 +65,37 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary folder next to ``path``; rename it onto ``path`` on success.
 
     The folder is filled under a hidden name (``.<name>.incomplete-XXXX``) and
     only renamed to ``path`` when the block finishes, so an interrupted build
-    never leaves a folder at ``path`` that looks finished. ``path`` must not
-    exist yet (callers decide whether an existing result is reused or replaced).
+    never leaves a folder at ``path`` that looks finished.
+
+    Args:
+        path: The final folder.
+        replace: If ``path`` exists, swap it out only once the new folder is
+            complete (two renames, then the old folder is deleted), so a
+            failure never damages it. If false, an existing ``path`` is an error.
 
     Raises:
-        FileExistsError: If ``path`` already exists.
+        FileExistsError: If ``path`` already exists and ``replace`` is false.
     """
     path = Path(path)
-    if path.exists():
+    if path.exists() and not replace:
         raise FileExistsError(f"{path}: already exists")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.incomplete-", dir=path.parent))
     tmp.chmod(_default_mode(0o777))  # mkdtemp makes 0700; a result should follow the umask
     try:
         yield tmp
-        os.replace(tmp, path)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.replaced-", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -69,16 +69,21 @@ def psnr(
         data_range: Peak value range; default ``max - min`` of ``ground_truth``.
 
     Returns:
-        ``20 log10(data_range) - 10 log10(MSE)``; ``inf`` for identical images.
+        ``20 log10(data_range) - 10 log10(MSE)``; ``inf`` for identical images;
+        ``nan`` when the data range is 0 (a constant ground truth, e.g. a
+        slice of air, has no peak to compare with).
 
     >>> round(psnr(np.array([[0.0, 0.5]]), np.array([[0.0, 1.0]])), 4)
     9.0309
     """
     reconstruction, ground_truth = _pair(reconstruction, ground_truth)
+    peak = _data_range(ground_truth, data_range)
+    if peak <= 0.0:
+        return math.nan
     mse = float(np.mean((reconstruction - ground_truth) ** 2))
     if mse == 0.0:
         return math.inf
-    return 20 * math.log10(_data_range(ground_truth, data_range)) - 10 * math.log10(mse)
+    return 20 * math.log10(peak) - 10 * math.log10(mse)
 
 
 def ssim(
@@ -93,6 +98,8 @@ def ssim(
 
     Reference: Wang et al., "Image quality assessment: from error visibility
     to structural similarity", IEEE TIP 13(4), 2004.
+
+    Returns ``nan`` when the data range is 0 (constant ground truth).
     """
     from skimage.metrics import structural_similarity
 
@@ -100,11 +107,14 @@ def ssim(
     if reconstruction.ndim == 3 and reconstruction.shape[-1] == 1:
         reconstruction, ground_truth = reconstruction[..., 0], ground_truth[..., 0]
     channel_axis = -1 if reconstruction.ndim == 3 else None
+    peak = _data_range(ground_truth, data_range)
+    if peak <= 0.0:  # skimage divides by it: a constant ground truth has no SSIM
+        return math.nan
     return float(
         structural_similarity(
             reconstruction,
             ground_truth,
-            data_range=_data_range(ground_truth, data_range),
+            data_range=peak,
             channel_axis=channel_axis,
         )
     )

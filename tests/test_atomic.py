@@ -67,3 +67,18 @@ def test_atomic_results_follow_the_umask_not_the_temp_file_mode(tmp_path):
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def test_atomic_directory_replace_swaps_only_a_complete_result(tmp_path):
+    target = tmp_path / "dataset"
+    target.mkdir()
+    (target / "old").write_text("v1")
+    with pytest.raises(RuntimeError), atomic_directory(target, replace=True) as tmp:
+        (tmp / "new").write_text("partial")
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in target.iterdir()) == ["old"]
+
+    with atomic_directory(target, replace=True) as tmp:
+        (tmp / "new").write_text("v2")
+    assert sorted(p.name for p in target.iterdir()) == ["new"]
+    assert _leftovers(tmp_path) == ["dataset"]

@@ -63,3 +63,11 @@ def test_metrics_reject_mismatched_shapes():
         psnr(np.zeros((4, 4)), np.zeros((4, 5)))
     with pytest.raises(ValueError, match="same length, got 1 and 0"):
         evaluate(np.zeros((1, 4, 4)), np.zeros((0, 4, 4)))
+
+
+def test_psnr_and_ssim_are_nan_for_a_constant_ground_truth():
+    air = np.full((16, 16), -1000.0)
+    noisy = air + np.random.default_rng(0).normal(0, 5, air.shape)
+    assert math.isnan(psnr(noisy, air))
+    assert math.isnan(ssim(noisy, air))
+    assert math.isfinite(psnr(noisy, air, data_range=2000.0))

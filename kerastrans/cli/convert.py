@@ -1,12 +1,98 @@
-"""``kerastrans convert``: Translate a folder of images (DICOM in, DICOM out) with a trained model."""
+"""``kerastrans convert``: translate a folder of images with a trained model.
+
+MODEL is a run directory of 'fit' or a SavedModel of 'export'. Every image
+under INPUT (recursively; DICOM series kept together) is translated in
+physical units and written under OUTPUT_DIR with the same relative path:
+DICOM in gives a derived DICOM series out (new series and instance UIDs,
+rescale that keeps negative HU). Unreadable files are reported one line each
+and skipped; the exit status is then 1.
+"""
 
 from __future__ import annotations
 
-from kerastrans.cli._pending import add_pending_parser
+import argparse
+import sys
+from pathlib import Path
 
-__all__ = ["add_parser"]
+__all__ = ["add_model_options", "add_parser", "positive_int"]
+
+#: Output formats (`kerastrans.convert.FORMATS`, listed here so --help needs no TensorFlow).
+FORMATS = ("same", "dcm", "png16", "npy")
 
 
 def add_parser(subparsers) -> None:
     """Register ``kerastrans convert``."""
-    add_pending_parser(subparsers, "convert", "Translate a folder of images (DICOM in, DICOM out) with a trained model.", "The user's workflow")
+    parser = subparsers.add_parser(
+        "convert",
+        help="Translate a folder of images (DICOM in, DICOM out) with a trained model.",
+        description=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("model", metavar="MODEL", type=Path, help="run directory or SavedModel")
+    parser.add_argument("input", metavar="INPUT", type=Path, help="image folder or file")
+    parser.add_argument("output_dir", metavar="OUTPUT_DIR", type=Path, help="output folder")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="same",
+        help="output format: same (DICOM stays DICOM, NPY/TIFF exact, PNG/JPEG as 16-bit "
+        "PNG), dcm, png16 (value = stored + intercept, printed), npy (float32); default same",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="write into a non-empty OUTPUT_DIR"
+    )
+    add_model_options(parser, "slices")
+    parser.set_defaults(func=run, parser=parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Convert, print each failure and the summary; 1 if any file failed."""
+    from tqdm.auto import tqdm
+
+    from kerastrans.convert import convert
+    from kerastrans.errors import DataError
+
+    def report(line: str) -> None:
+        tqdm.write(f"kerastrans convert: {line}", file=sys.stderr)  # above the progress bar
+
+    try:
+        summary = convert(
+            args.model,
+            args.input,
+            args.output_dir,
+            batch_size=args.batch_size,
+            output_format=args.format,
+            direction=args.direction,
+            overwrite=args.overwrite,
+            progress=args.progress,
+            on_error=report,
+        )
+    except DataError:
+        raise
+    except ValueError as error:
+        args.parser.error(str(error))
+    print(summary.format())
+    return 1 if summary.errors else 0
+
+
+def add_model_options(parser: argparse.ArgumentParser, items: str) -> None:
+    """Add ``--batch-size``, ``--direction`` and ``--no-progress`` (convert, evaluate)."""
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=8, help=f"{items} per model call (default 8)"
+    )
+    parser.add_argument(
+        "--direction", choices=("AtoB", "BtoA"), default="AtoB", help="for CycleGAN runs"
+    )
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="hide the progress bar"
+    )
+
+
+def positive_int(text: str) -> int:
+    """Argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value

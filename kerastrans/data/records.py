@@ -34,7 +34,6 @@ import operator
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -129,7 +128,7 @@ def write_dataset(
         if not overwrite:
             logger.info("%s: dataset exists, left untouched", out_dir)
             return read_summary(out_dir, reused=True)
-    with _building(out_dir) as folder:
+    with atomic_directory(out_dir, replace=True) as folder:
         summary = _build(folder, _dataset_name(out_dir), splits, metadata, description, progress)
     return DatasetSummary(out_dir, summary.kind, summary.splits)
 
@@ -348,27 +347,6 @@ def _dataset_name(out_dir: Path) -> str:
     """A TFDS dataset name (snake_case) from the dataset folder name."""
     name = re.sub(r"[^a-z0-9]+", "_", out_dir.name.lower()).strip("_") or "slices"
     return name if name[0].isalpha() else f"slices_{name}"
-
-
-@contextlib.contextmanager
-def _building(out_dir: Path) -> Iterator[Path]:
-    """Yield an empty hidden folder that becomes ``out_dir`` only when the block succeeds.
-
-    An existing ``out_dir`` is swapped out only after the new dataset is
-    complete (two renames), so a failure never damages it.
-    """
-    if not out_dir.exists():
-        with atomic_directory(out_dir) as folder:
-            yield folder
-        return
-    token = uuid.uuid4().hex[:8]
-    staged = out_dir.with_name(f".{out_dir.name}.staged-{token}")
-    with atomic_directory(staged) as folder:
-        yield folder
-    old = out_dir.with_name(f".{out_dir.name}.replaced-{token}")
-    os.replace(out_dir, old)
-    os.replace(staged, out_dir)
-    shutil.rmtree(old)
 
 
 @contextlib.contextmanager
