@@ -49,8 +49,9 @@ def test_atomic_directory_appears_only_when_complete(tmp_path):
 
 def test_atomic_directory_refuses_to_overwrite(tmp_path):
     (tmp_path / "dataset").mkdir()
-    with pytest.raises(FileExistsError, match="dataset: already exists"), atomic_directory(
-        tmp_path / "dataset"
+    with (
+        pytest.raises(FileExistsError, match="dataset: already exists"),
+        atomic_directory(tmp_path / "dataset"),
     ):
         pass
 

@@ -19,8 +19,9 @@ EXIT_NOT_AVAILABLE = 3
 def add_pending_parser(subparsers, name: str, help_text: str, issue: str) -> None:
     """Register ``name`` as a subcommand that reports it is not implemented yet."""
     parser = subparsers.add_parser(
-        name, help=f"{help_text} [not available yet]", description=f"{help_text} "
-        f"Not available yet: it lands with the '{issue}' work."
+        name,
+        help=f"{help_text} [not available yet]",
+        description=f"{help_text} Not available yet: it lands with the '{issue}' work.",
     )
     parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 

@@ -9,4 +9,9 @@ __all__ = ["add_parser"]
 
 def add_parser(subparsers) -> None:
     """Register ``kerastrans benchmark``."""
-    add_pending_parser(subparsers, "benchmark", "Run a benchmark script and write benchmarks/results/<name>.json.", "Benchmarks")
+    add_pending_parser(
+        subparsers,
+        "benchmark",
+        "Run a benchmark script and write benchmarks/results/<name>.json.",
+        "Benchmarks",
+    )

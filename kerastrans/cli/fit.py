@@ -1,12 +1,246 @@
-"""``kerastrans fit``: Train a pix2pix, CycleGAN or AUTOMAP model on a dataset."""
+"""``kerastrans fit``: train a pix2pix, CycleGAN or AUTOMAP model into a run directory."""
 
 from __future__ import annotations
 
-from kerastrans.cli._pending import add_pending_parser
+import argparse
+from pathlib import Path
+from typing import Any
 
-__all__ = ["add_parser"]
+__all__ = ["PRECISIONS", "SCHEDULES", "STRATEGIES", "add_parser", "build_config"]
+
+#: The window fields of the data section.
+_WINDOWS = ("input_window", "target_window")
+#: Choices of --precision, --strategy and --schedule (as kerastrans.precision.PRECISIONS,
+#: kerastrans.training.STRATEGIES and ScheduleConfig.kind; listed here so that --help
+#: needs no TensorFlow).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+SCHEDULES = ("constant", "linear", "cosine", "cosine_restarts")
+
+_DESCRIPTION = """\
+Train a model on a dataset of kerastrans (see 'kerastrans records' and
+'kerastrans simulate') into the run directory --out.
+
+Settings, later ones winning: the defaults of the model (--model), a config
+file (--config, YAML or JSON, e.g. the config.yaml of another run), the flags
+below, and KEY=VALUE overrides (positional or --set) for any option of the
+data pipeline, the networks, the losses and the training, e.g.
+  model.generator.depth=5 losses.l1=100 data.augment.rotation=10
+  training.schedule.kind=cosine model.discriminator.norm=none
+
+Windows map physical units to [-1, 1]. Without --window/--input-window/
+--target-window (or a window in --config), each domain gets the dataset's
+window hint, else -1000..1000 HU for CT in HU, else the value range of the
+training split.
+
+Running the same command again resumes the run exactly where it stopped (also
+after kill -9), at the step within the epoch; a finished run is not trained
+again unless more --epochs are asked for; another config is refused with the
+keys that differ. With --strategy multiworker every worker runs this same
+command with its TF_CONFIG; the run directory must be on a filesystem all
+workers see, and only the chief writes to it.
+"""
 
 
 def add_parser(subparsers) -> None:
     """Register ``kerastrans fit``."""
-    add_pending_parser(subparsers, "fit", "Train a pix2pix, CycleGAN or AUTOMAP model on a dataset.", "The user's workflow")
+    from kerastrans.config import MODEL_KINDS
+
+    parser = subparsers.add_parser(
+        "fit",
+        help="Train a pix2pix, CycleGAN or AUTOMAP model on a dataset.",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", choices=MODEL_KINDS, help="model to train (default pix2pix)")
+    parser.add_argument("--data", metavar="DATASET", help="training dataset folder")
+    parser.add_argument(
+        "--val",
+        metavar="DATASET",
+        help="validation dataset folder "
+        "(default: the training dataset's 'test' split, if it has one)",
+    )
+    parser.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run directory")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML or JSON config file")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument(
+        "--set",
+        dest="more_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override (repeatable)",
+    )
+    parser.add_argument("--epochs", type=_positive, help="number of epochs")
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=_positive,
+        metavar="N",
+        help="steps per epoch (default: one pass over the training split)",
+    )
+    parser.add_argument("--batch-size", type=_positive, metavar="N", help="global batch size")
+    parser.add_argument(
+        "--crop",
+        type=_positive,
+        nargs=2,
+        metavar=("H", "W"),
+        help="random training patch in pixels (default: whole images)",
+    )
+    for flag, where in (
+        ("--window", "both domains"),
+        ("--input-window", "the input domain"),
+        ("--target-window", "the target domain"),
+    ):
+        parser.add_argument(
+            flag,
+            type=float,
+            nargs=2,
+            metavar=("BASE", "RANGE"),
+            help=f"window of {where} in physical units: [BASE, BASE + RANGE] "
+            "-> [-1, 1] (e.g. -1000 2000 for CT in HU)",
+        )
+    parser.add_argument("--seed", type=int, help="seed of the data stream and the weights")
+    parser.add_argument("--precision", choices=PRECISIONS, help="default float32")
+    parser.add_argument(
+        "--g-lr", type=_positive_float, metavar="LR", help="generator learning rate (default 2e-4)"
+    )
+    parser.add_argument(
+        "--d-lr",
+        type=_positive_float,
+        metavar="LR",
+        help="discriminator learning rate (default 2e-4)",
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="learning-rate schedule (default constant)",
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help="distribution strategy (default auto: mirrored when several GPUs are visible)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_run, parser=parser)
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """The run's `Config` from the config file, the flags and the overrides.
+
+    Raises:
+        ValueError, TypeError: For a bad file, value or key (the message names it).
+        DataError: If the dataset cannot be read (for its default windows).
+    """
+    from kerastrans.config import Config, from_dict, read_config_file, with_overrides
+    from kerastrans.training import default_windows
+
+    data = read_config_file(args.config) if args.config is not None else {}
+    flags = {
+        "model.kind": args.model,
+        "data.dataset": args.data,
+        "data.validation": args.val,
+        "training.epochs": args.epochs,
+        "training.steps_per_epoch": args.steps_per_epoch,
+        "data.batch_size": args.batch_size,
+        "data.crop": args.crop,
+        "data.seed": args.seed,
+        "model.seed": args.seed,
+        "model.precision": args.precision,
+        "training.g_learning_rate": args.g_lr,
+        "training.d_learning_rate": args.d_lr,
+        "training.schedule.kind": args.schedule,
+        "data.input_window": _window(args.input_window or args.window),
+        "data.target_window": _window(args.target_window or args.window),
+    }
+    for key, value in flags.items():
+        if value is not None:
+            _set(data, key, value)
+    overrides = [*args.overrides, *args.more_overrides]
+    config = with_overrides(from_dict(Config, data), overrides)
+    keys = [override.partition("=")[0].strip().split(".") for override in overrides]
+    given = {*data.get("data", {}), *(key[1] for key in keys if key[0] == "data" and len(key) > 1)}
+    missing = [key for key in _WINDOWS if key not in given]
+    if missing and config.data.dataset is not None:
+        defaults = dict(zip(_WINDOWS, default_windows(config.data.dataset), strict=True))
+        config = with_overrides(config, {f"data.{key}": _window(defaults[key]) for key in missing})
+    return config
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kerastrans.errors import DataError
+    from kerastrans.training import fit, make_strategy
+    from kerastrans.training.checkpoints import latest_checkpoint
+
+    parser = args.parser
+    strategy = make_strategy(args.strategy)  # first: MultiWorkerMirroredStrategy needs it
+    try:
+        config = build_config(args)
+    except DataError:
+        raise
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
+    if config.data.dataset is None:
+        parser.error("--data is required (or data.dataset in --config)")
+    checkpoint = latest_checkpoint(args.out / "checkpoints")
+    if checkpoint is not None and not (args.out / "finished.json").is_file():
+        print(
+            f"resuming {args.out} at epoch {checkpoint.epoch + 1}, step {checkpoint.step} "
+            f"(global step {checkpoint.global_step})"
+        )
+    try:
+        result = fit(config, args.out, strategy=strategy, progress=not args.no_progress)
+    except DataError:
+        raise
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
+    if result.already_finished:
+        print(
+            f"{args.out}: already finished ({result.epochs} epochs, {result.global_step} "
+            "steps): nothing to train; ask for more --epochs to continue"
+        )
+        return 0
+    print(
+        f"trained {result.trained_steps} steps: {result.epochs} epochs of "
+        f"{result.config.training.steps_per_epoch} steps are done"
+    )
+    for name in ("model.keras", "history.csv", "grids", "logs", "config.yaml"):
+        if (args.out / name).exists():
+            print(f"  {args.out / name}")
+    return 0
+
+
+def _set(data: dict, key: str, value: Any) -> None:
+    """Set the dotted ``key`` in the nested dict ``data``, creating sections."""
+    *parents, leaf = key.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+        if not isinstance(data, dict):
+            raise ValueError(f"{key}: {part!r} is not a config section")
+    data[leaf] = value
+
+
+def _window(value) -> dict[str, float] | None:
+    """``{"base", "range"}`` of a ``(base, range)`` pair or a `Window` (`None` stays `None`)."""
+    if value is None:
+        return None
+    base, width = (value.base, value.range) if hasattr(value, "base") else value
+    return {"base": float(base), "range": float(width)}
+
+
+def _number(kind: type, text: str) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    return _number(int, text)
+
+
+def _positive_float(text: str) -> float:
+    return _number(float, text)

@@ -25,7 +25,7 @@ EXIT_DATA = 1
 class OneLineArgumentParser(argparse.ArgumentParser):
     """An `ArgumentParser` whose errors are one line: ``kerastrans fit: error: ...``."""
 
-    def error(self, message: str) -> None:  # noqa: D401 - argparse API
+    def error(self, message: str) -> None:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
