@@ -66,7 +66,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "simulate",
         help="Simulate datasets (ellipses sinograms, low-dose CT, sparse view, super-resolution).",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n", 1)[1].replace("``", "'"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     tasks = parser.add_subparsers(
         title="tasks", dest="task", metavar="TASK", parser_class=type(parser), required=True
