@@ -169,12 +169,12 @@ def build_config(args: argparse.Namespace) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     from kerastrans.errors import DataError
-    from kerastrans.training import fit, make_strategy
+    from kerastrans.training import ConfigError, fit, make_strategy
     from kerastrans.training.checkpoints import latest_checkpoint
 
     parser = args.parser
-    strategy = make_strategy(args.strategy)  # first: MultiWorkerMirroredStrategy needs it
     try:
+        strategy = make_strategy(args.strategy)  # first: MultiWorkerMirroredStrategy needs it
         config = build_config(args)
     except DataError:
         raise
@@ -190,9 +190,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     try:
         result = fit(config, args.out, strategy=strategy, progress=not args.no_progress)
-    except DataError:
-        raise
-    except (ValueError, TypeError) as error:
+    except ConfigError as error:
         parser.error(str(error))
     if result.already_finished:
         print(

@@ -1,0 +1,127 @@
+"""Conversion between the config dataclass tree and plain values (dicts, lists, scalars).
+
+Generic over the dataclass fields and their type hints, so a section only declares
+its fields; unknown keys are errors so a misspelt option is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+
+
+def _check(condition: bool, message: str) -> None:
+    """Raise `ValueError(message)` unless ``condition`` holds."""
+    if not condition:
+        raise ValueError(message)
+
+
+# ----------------------------------------------------------------------------------------------
+# Conversion between the dataclass tree and plain values.
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Return a config dataclass as nested plain dicts/lists (JSON/YAML ready)."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise TypeError(f"to_dict needs a config dataclass instance, got {config!r}")
+    return {
+        field.name: _to_plain(getattr(config, field.name)) for field in dataclasses.fields(config)
+    }
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_dict(value)
+    if isinstance(value, tuple | list):
+        return [_to_plain(item) for item in value]
+    return value
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
+    """Build the config dataclass ``cls`` from nested plain values.
+
+    Missing keys take their defaults; unknown keys are an error, so that a
+    misspelt option is not silently ignored.
+
+    Args:
+        cls: The dataclass to build (e.g. `Config`, `DataConfig`).
+        data: A mapping as produced by `to_dict` or read from YAML/JSON.
+        path: Dotted name of the section, used in error messages.
+
+    Returns:
+        The validated dataclass.
+
+    Raises:
+        ValueError: For an unknown key or a value that breaks a rule.
+        TypeError: For a value of the wrong type.
+    """
+    where = path or cls.__name__
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{where} must be a mapping, got {data!r}")
+    names = {field.name for field in dataclasses.fields(cls) if field.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(names))})"
+        )
+    return cls(**data)
+
+
+def _coerce_fields(config: Any) -> None:
+    """Convert the fields of a config dataclass to their declared types, in place.
+
+    Called first in every ``__post_init__``: nested dicts become dataclasses,
+    lists become tuples, ints become floats where a float is declared, and a
+    value of the wrong type raises `TypeError` naming the field.
+    """
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        value = _from_plain(hints[field.name], getattr(config, field.name), field.name)
+        object.__setattr__(config, field.name, value)
+
+
+def _from_plain(hint: Any, value: Any, path: str) -> Any:
+    """Convert one plain value to the type ``hint`` (dataclass, tuple, optional, literal...)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return value if isinstance(value, hint) else from_dict(hint, value, path=path)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _from_plain(inner, value, path)
+    if origin is Literal:
+        if value not in args:
+            raise ValueError(f"{path} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"{path} must be a list, got {value!r}")
+        item_hints = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
+        if len(item_hints) != len(value):
+            raise ValueError(f"{path} must have {len(item_hints)} items, got {list(value)}")
+        return tuple(
+            _from_plain(item_hint, item, f"{path}[{i}]")
+            for i, (item_hint, item) in enumerate(zip(item_hints, value, strict=True))
+        )
+    return _scalar(hint, value, path)
+
+
+def _scalar(hint: Any, value: Any, path: str) -> Any:
+    """Check a scalar against ``int``/``float``/``str``/``bool`` (ints are accepted as floats)."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is float and is_number:
+        return float(value)
+    if hint is int and is_number and float(value).is_integer():
+        return int(value)
+    if hint in (str, bool) and isinstance(value, hint):
+        return value
+    if hint in (int, float, str, bool):
+        raise TypeError(f"{path} must be {hint.__name__}, got {value!r}")
+    return value

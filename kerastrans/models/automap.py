@@ -1,0 +1,218 @@
+"""AUTOMAP: reconstruction by fully connected domain transform + convolutions.
+
+Zhu et al. (2018), "Image reconstruction by domain-transform manifold
+learning" (Nature 555, 487-492). Each output pixel of a reconstruction depends
+on the whole sinogram (or k-space), so fully connected layers map the input
+domain onto the image grid before a small convolutional refinement. The FC
+layers are what limits the size: an ``n x n`` image needs ``n**4`` weights per
+layer (268 M for 128 x 128), so the model reports its memory need before
+building and refuses a configuration that does not fit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+
+import keras
+
+from kerastrans.models.pix2pix import Pix2Pix
+
+__all__ = ["AUTOMAP_REFINEMENT", "Automap", "MemoryEstimate", "automap_memory_estimate"]
+
+logger = logging.getLogger(__name__)
+
+#: Default convolutional refinement after the FC layers: a 5 x 5 convolution to
+#: 64 channels, one residual block, a 5 x 5 convolution to the image, no
+#: normalisation and a linear output (as AUTOMAP's two convolutions + deconvolution).
+AUTOMAP_REFINEMENT = MappingProxyType(
+    {
+        "channels": (64,),
+        "stem_kernel": 5,
+        "residual_blocks": 1,
+        "norm": "none",
+        "skip": "none",
+        "out_activation": "none",
+    }
+)
+
+#: Bytes per FC parameter in training: float32 weight, gradient and two Adam moments.
+_TRAINING_BYTES = 4 * 4
+_GIB = 2**30
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryEstimate:
+    """Size of AUTOMAP's fully connected layers and the memory to train them.
+
+    Attributes:
+        parameters: Weights and biases of the FC layers.
+        bytes: Training memory of those parameters (float32 weights, gradients
+            and two Adam moments, plus a 16-bit compute copy under mixed
+            precision) and of their activations.
+    """
+
+    parameters: int
+    bytes: int
+
+    def __str__(self) -> str:
+        return (
+            f"AUTOMAP FC layers: {self.parameters:,} parameters, about "
+            f"{self.bytes / _GIB:.2f} GiB to train"
+        )
+
+
+def automap_memory_estimate(
+    input_shape: Sequence[int],
+    image_shape: Sequence[int],
+    fc_layers: int = 2,
+    batch_size: int = 1,
+    dtype: str = "float32",
+) -> MemoryEstimate:
+    """Estimate the FC parameters and their training memory, without building anything.
+
+    Args:
+        input_shape: ``(height, width, channels)`` of the sinogram or k-space.
+        image_shape: ``(height, width, channels)`` of the image.
+        fc_layers: Number of FC layers (the first maps the input to the image
+            grid, the others map the grid to itself).
+        batch_size: Images per step (activations scale with it).
+        dtype: Precision name; mixed precision adds a 16-bit copy of the weights.
+
+    Returns:
+        The estimate.
+
+    >>> str(automap_memory_estimate((30, 183, 1), (128, 128, 1)))
+    'AUTOMAP FC layers: 358,416,384 parameters, about 5.34 GiB to train'
+    """
+    inputs, outputs = math.prod(input_shape), math.prod(image_shape)
+    parameters = inputs * outputs + outputs + (fc_layers - 1) * (outputs * outputs + outputs)
+    per_parameter = _TRAINING_BYTES + (2 if dtype.startswith("mixed") else 0)
+    activations = 4 * 2 * batch_size * (inputs + fc_layers * outputs)  # values and gradients
+    return MemoryEstimate(parameters, parameters * per_parameter + activations)
+
+
+def _available_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes, or `None` where there is none."""
+    try:
+        lines = meminfo.read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+@keras.saving.register_keras_serializable(package="kerastrans")
+class Automap(Pix2Pix):
+    """Sinogram (or k-space) -> image with FC layers then convolutions.
+
+    A paired model: its train and test steps are those of `Pix2Pix`, with
+    the L2 loss of the paper and no discriminator by default (set
+    ``adversarial_weight`` and ``discriminator`` for an adversarial one; it
+    judges images alone, as the input is in another domain).
+
+    Args:
+        input_shape: ``(height, width, channels)`` of the input, e.g.
+            ``(angles, detectors, 1)``, or k-space with real and imaginary
+            parts as 2 channels.
+        image_shape: ``(height, width, channels)`` of the reconstruction.
+        fc_layers: Number of FC layers (2 in the paper).
+        fc_activation: Activation of the FC layers (``"tanh"`` in the paper).
+        refinement: Options of `kerastrans.nets.Generator` for the
+            convolutional part, over `AUTOMAP_REFINEMENT`.
+        memory_limit: Bytes the model may use; default ``MemAvailable`` from
+            ``/proc/meminfo``.
+        l2_weight: Weight of the L2 loss (1).
+        l1_weight: Weight of the L1 loss (0).
+        adversarial_weight: Weight of an adversarial term (0: none).
+        **kwargs: Further options of `Pix2Pix` (losses, ``discriminator``,
+            ``seed``, ``dtype``, ...).
+
+    Attributes:
+        memory_estimate: The `MemoryEstimate` checked before building.
+
+    Raises:
+        ValueError: If the estimate exceeds the memory limit (the message
+            gives both), or for bad options.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        image_shape: Sequence[int],
+        fc_layers: int = 2,
+        *,
+        fc_activation: str = "tanh",
+        refinement: Mapping | None = None,
+        memory_limit: int | None = None,
+        l2_weight: float = 1.0,
+        l1_weight: float = 0.0,
+        adversarial_weight: float = 0.0,
+        name: str = "automap",
+        **kwargs,
+    ):
+        input_shape, image_shape = tuple(input_shape), tuple(image_shape)
+        for argument, shape in (("input_shape", input_shape), ("image_shape", image_shape)):
+            if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
+                raise ValueError(
+                    f"{argument} must be (height, width, channels) of positive "
+                    f"integers, got {shape}"
+                )
+        if int(fc_layers) != fc_layers or fc_layers < 1:
+            raise ValueError(f"fc_layers must be an integer >= 1, got {fc_layers}")
+        dtype = kwargs.get("dtype") or keras.config.dtype_policy().name
+        estimate = automap_memory_estimate(input_shape, image_shape, fc_layers, dtype=dtype)
+        logger.info("%s", estimate)
+        limit, source = memory_limit, "memory_limit"
+        if limit is None:
+            limit, source = _available_memory(), "MemAvailable in /proc/meminfo"
+        if limit is not None and estimate.bytes > limit:
+            raise ValueError(
+                f"{estimate}, but only {limit / _GIB:.2f} GiB are available ({source}); "
+                "use a smaller image or input, fewer fc_layers, or more memory"
+            )
+        self.image_shape = image_shape
+        self.fc_layers = int(fc_layers)
+        self.fc_activation = fc_activation
+        self.refinement = dict(refinement or {})
+        self.memory_limit = memory_limit
+        generator = {
+            **AUTOMAP_REFINEMENT,
+            **self.refinement,
+            "input_fc_layers": self.fc_layers,
+            "fc_shape": image_shape,
+            "fc_activation": fc_activation,
+        }
+        super().__init__(
+            input_shape,
+            image_shape[2],
+            generator,
+            conditional=False,
+            l2_weight=l2_weight,
+            l1_weight=l1_weight,
+            adversarial_weight=adversarial_weight,
+            name=name,
+            **kwargs,
+        )
+        self.memory_estimate = estimate
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        for key in ("generator", "output_channels", "conditional"):
+            del config[key]
+        config.update(
+            {
+                "image_shape": self.image_shape,
+                "fc_layers": self.fc_layers,
+                "fc_activation": self.fc_activation,
+                "refinement": self.refinement,
+                "memory_limit": self.memory_limit,
+            }
+        )
+        return config

@@ -1,0 +1,22 @@
+"""Networks: building blocks, encoder-decoder generators and PatchGAN discriminators."""
+
+from kerastrans.nets.discriminators import PatchDiscriminator
+from kerastrans.nets.generators import SKIP_MODES, Generator
+from kerastrans.nets.layers import (
+    FusedBatchNormalization,
+    InstanceNormalization,
+    PixelShuffle,
+    SelfAttention2D,
+    SqueezeExcitation,
+)
+
+__all__ = [
+    "SKIP_MODES",
+    "FusedBatchNormalization",
+    "Generator",
+    "InstanceNormalization",
+    "PatchDiscriminator",
+    "PixelShuffle",
+    "SelfAttention2D",
+    "SqueezeExcitation",
+]

@@ -1,0 +1,126 @@
+"""Run directories of ``kerastrans fit``: load a trained model and its translator.
+
+Layout (written by `kerastrans.training.fit`)::
+
+    RUN_DIR/config.yaml        the full resolved Config (data + model + losses + training)
+    RUN_DIR/model.keras        the latest complete model, saved atomically each epoch
+    RUN_DIR/checkpoints/       resume state (weights + optimizer + epoch/step)
+    RUN_DIR/logs/              TensorBoard scalars (train/, validation/)
+    RUN_DIR/history.csv        losses and validation metrics per epoch
+    RUN_DIR/grids/epoch_0001.png
+    RUN_DIR/finished.json      written when training completed
+
+`load_run` never runs code from the run directory: ``model.keras`` is
+loaded with ``safe_mode=True`` (only registered kerastrans and Keras classes
+are built), and a run that has no ``model.keras`` yet (stopped in its first
+epoch) is rebuilt from ``config.yaml`` and its newest checkpoint's weights.
+
+>>> run = load_run("runs/ldct")                              # doctest: +SKIP
+>>> run.translator()(low_dose_hu).shape                      # doctest: +SKIP
+TensorShape([1, 512, 512, 1])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kerastrans.config import Config, load_config
+from kerastrans.errors import file_error
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerastrans.translate import Translator
+
+__all__ = ["Run", "load_run"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A trained (or training) run loaded from its directory.
+
+    Attributes:
+        path: The run directory.
+        config: Its resolved `Config`.
+        model: The trained model (`kerastrans.models.Pix2Pix`, `CycleGAN` or `Automap`).
+        finished: The content of ``finished.json``, or `None` while unfinished.
+    """
+
+    path: Path
+    config: Config
+    model: keras.Model
+    finished: dict[str, Any] | None = None
+
+    def translator(self, direction: str = "AtoB") -> Translator:
+        """The generator of ``direction`` between physical units, ready to use or export.
+
+        Args:
+            direction: ``"AtoB"`` (input domain -> target domain), or
+                ``"BtoA"`` for a CycleGAN run.
+
+        Returns:
+            A `kerastrans.translate.Translator` with the run's windows and the
+            network's size multiple.
+
+        Raises:
+            ValueError: For another direction, or ``"BtoA"`` of a model that
+                has a single generator.
+        """
+        from kerastrans.translate import DIRECTIONS, Translator
+
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        data, kind = self.config.data, self.config.model.kind
+        windows = (data.input_window, data.target_window)
+        if direction == "AtoB":
+            generator = self.model.generator_g if kind == "cyclegan" else self.model.generator
+            return Translator.from_generator(generator, *windows)
+        if kind != "cyclegan":
+            raise ValueError(
+                f"direction 'BtoA' needs a CycleGAN run, got a {kind} run ({self.path})"
+            )
+        return Translator.from_generator(self.model.generator_f, *reversed(windows))
+
+
+def load_run(run_dir: str | os.PathLike) -> Run:
+    """Load the config and the latest model of a run directory.
+
+    Args:
+        run_dir: A directory written by ``kerastrans fit``.
+
+    Returns:
+        The `Run`.
+
+    Raises:
+        DataError: If ``run_dir`` is not a run directory, or holds no model yet.
+    """
+    import keras
+
+    import kerastrans.models  # noqa: F401  (registers the model classes for deserialisation)
+    from kerastrans.training import build_model, read_finished
+    from kerastrans.training.checkpoints import latest_checkpoint
+
+    path = Path(run_dir)
+    config_path = path / "config.yaml"
+    if not config_path.is_file():
+        raise file_error(path, "not a run directory of kerastrans fit (no config.yaml)")
+    try:
+        config = load_config(config_path)
+    except (TypeError, ValueError) as error:
+        raise file_error(config_path, f"not a readable run config: {error}") from None
+    model_path = path / "model.keras"
+    if model_path.is_file():
+        try:
+            model = keras.saving.load_model(model_path, safe_mode=True)
+        except (TypeError, ValueError, OSError) as error:
+            raise file_error(model_path, f"cannot load the model: {error}") from None
+    else:
+        checkpoint = latest_checkpoint(path / "checkpoints")
+        if checkpoint is None:
+            raise file_error(path, "holds no trained model yet (no model.keras, no checkpoint)")
+        model = build_model(config)
+        checkpoint.restore(model)
+    return Run(path, config, model, read_finished(path))

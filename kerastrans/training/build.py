@@ -1,0 +1,195 @@
+"""Build a compiled model from a `kerastrans.config.Config` alone.
+
+The config's model section names the model and its networks, the losses
+section its loss weights, the training section its optimizers (Adam with the
+learning-rate schedule of the run) and the data section the windows that some
+losses need (CycleGAN's air loss works in HU). A model built twice from one
+config has the same architecture and, with a seed, the same initial weights,
+so a checkpoint's weights can be loaded into it.
+
+>>> from kerastrans.config import Config, ModelConfig
+>>> config = Config(model=ModelConfig(input_shape=(32, 32, 1), output_shape=(32, 32, 1), seed=0))
+>>> type(build_model(config, total_steps=10)).__name__
+'Pix2Pix'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+
+from kerastrans.config import Config, DiscriminatorConfig, GeneratorConfig
+from kerastrans.training.schedules import make_schedule
+
+__all__ = ["build_model", "discriminator_options", "generator_options", "make_optimizers"]
+
+
+def generator_options(config: GeneratorConfig) -> dict[str, Any]:
+    """The keyword arguments of `kerastrans.nets.Generator` that ``config`` gives."""
+    options = dataclasses.asdict(config)
+    for key in ("depth", "base_channels", "max_channels"):
+        del options[key]
+    return {"channels": config.channels, **options}
+
+
+def discriminator_options(config: DiscriminatorConfig) -> dict[str, Any]:
+    """The keyword arguments of `kerastrans.nets.PatchDiscriminator` that ``config`` gives."""
+    return dataclasses.asdict(config)
+
+
+def make_optimizers(config: Config, total_steps: int) -> tuple[Any, Any]:
+    """Adam optimizers of the generator(s) and discriminator(s) with the run's schedule.
+
+    Args:
+        config: The run's config (training section: rates, betas, schedule).
+        total_steps: Optimizer steps of the whole run, for decaying schedules.
+
+    Returns:
+        ``(g_optimizer, d_optimizer)``.
+    """
+    training = config.training
+    return tuple(
+        keras.optimizers.Adam(
+            make_schedule(rate, training.schedule, total_steps),
+            beta_1=training.beta_1,
+            beta_2=training.beta_2,
+            name=name,
+        )
+        for name, rate in (
+            ("g_adam", training.g_learning_rate),
+            ("d_adam", training.d_learning_rate),
+        )
+    )
+
+
+def build_model(config: Config, *, total_steps: int | None = None) -> keras.Model:
+    """Build and compile the model ``config`` describes.
+
+    Args:
+        config: A config whose ``model.input_shape`` and ``model.output_shape``
+            are filled in (``kerastrans fit`` fills them from the dataset).
+        total_steps: Optimizer steps of the whole run; default
+            ``training.epochs x training.steps_per_epoch``.
+
+    Returns:
+        A compiled `kerastrans.models.Pix2Pix`, `CycleGAN` or `Automap`.
+
+    Raises:
+        ValueError: If the shapes are missing, or the model rejects an option.
+    """
+    model, losses, training = config.model, config.losses, config.training
+    if model.input_shape is None or model.output_shape is None:
+        raise ValueError(
+            "model.input_shape and model.output_shape must be set to build a model "
+            f"(kerastrans fit fills them from the dataset), got {model.input_shape} and "
+            f"{model.output_shape}"
+        )
+    shared = {
+        "adversarial": losses.adversarial_loss,
+        "adversarial_weight": losses.adversarial,
+        "gradient_penalty_weight": losses.gradient_penalty,
+        "label_jitter": losses.label_jitter,
+        "warmup_steps": training.warmup_steps,
+        "d_update_every": training.d_update_every,
+        "perceptual_weight": losses.perceptual,
+        "perceptual": _perceptual(config),
+        "latent_weight": losses.latent,
+        "tv_weight": losses.tv,
+        "pool_size": model.pool_size,
+        "seed": model.seed,
+        "dtype": model.precision,
+    }
+    paired = {
+        "l1_weight": losses.l1,
+        "l2_weight": losses.l2,
+        "focal_weight": losses.focal,
+        "focal_gamma": losses.focal_gamma,
+        "dice_weight": losses.dice,
+        "class_weights": losses.class_weights,
+    }
+    generator = generator_options(model.generator)
+    discriminator = discriminator_options(model.discriminator)
+    with _python_random(model.seed):
+        network = _construct(config, generator, discriminator, shared, paired)
+    if total_steps is None:
+        total_steps = training.epochs * (training.steps_per_epoch or 1)
+    g_optimizer, d_optimizer = make_optimizers(config, total_steps)
+    network.compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer)
+    return network
+
+
+def _construct(config: Config, generator: dict, discriminator: dict, shared: dict, paired: dict):
+    """The model of ``config.model.kind`` from the prepared keyword arguments."""
+    from kerastrans.models import Automap, CycleGAN, Pix2Pix
+
+    model, losses = config.model, config.losses
+    if model.kind == "pix2pix":
+        network = Pix2Pix(
+            model.input_shape,
+            model.output_shape[2],
+            generator,
+            discriminator,
+            conditional=model.conditional,
+            **paired,
+            **shared,
+        )
+    elif model.kind == "automap":
+        network = Automap(
+            model.input_shape,
+            model.output_shape,
+            model.fc_layers,
+            fc_activation=model.fc_activation,
+            refinement=generator,
+            memory_limit=model.memory_limit,
+            discriminator=discriminator,
+            **paired,
+            **shared,
+        )
+    else:
+        windows = (config.data.input_window, config.data.target_window)
+        network = CycleGAN(
+            model.input_shape,
+            model.output_shape[2],
+            generator,
+            discriminator,
+            shared_encoder=model.shared_encoder,
+            cycle_weight=losses.cycle,
+            identity_weight=losses.identity,
+            latent_adversarial_weight=losses.latent_adversarial,
+            air_weight=losses.air,
+            air_threshold=losses.air_threshold,
+            gradient_weight=losses.gradient,
+            window_a=(windows[0].low, windows[0].high),
+            window_b=(windows[1].low, windows[1].high),
+            **shared,
+        )
+    return network
+
+
+@contextlib.contextmanager
+def _python_random(seed: int | None) -> Iterator[None]:
+    """Seed Python's `random` inside the block (where unseeded Keras initializers draw)."""
+    if seed is None:
+        yield
+        return
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+def _perceptual(config: Config) -> dict[str, Any] | None:
+    losses = config.losses
+    if not losses.perceptual:
+        return None
+    options = {"weights_path": losses.perceptual_weights, "network": losses.perceptual_network}
+    if losses.perceptual_layer is not None:
+        options["layer"] = losses.perceptual_layer
+    return options

@@ -1,0 +1,76 @@
+"""Tests of the AUTOMAP model: memory estimate and refusal, training, saving."""
+
+import logging
+
+import keras
+import numpy as np
+import pytest
+from model_helpers import constructor_arguments, losses_over_steps
+
+from kerastrans.models import Automap, Pix2Pix, automap_memory_estimate
+
+SINOGRAM, IMAGE = (6, 10, 1), (8, 8, 1)
+
+
+def test_memory_estimate_counted_by_hand():
+    estimate = automap_memory_estimate(SINOGRAM, IMAGE, fc_layers=2, batch_size=1)
+    parameters = (60 * 64 + 64) + (64 * 64 + 64)
+    assert estimate.parameters == parameters
+    assert estimate.bytes == 16 * parameters + 4 * 2 * (60 + 2 * 64)
+    # 128 x 128 images: 268 M weights per image-to-image layer, as the mission says.
+    assert automap_memory_estimate((128, 128, 1), (128, 128, 1), 1).parameters == 128**4 + 128**2
+
+
+def test_a_configuration_that_does_not_fit_is_refused_with_the_estimate():
+    with pytest.raises(
+        ValueError,
+        match=r"AUTOMAP FC layers: 8,064 parameters, about 0\.00 GiB "
+        r"to train, but only 0\.00 GiB are available "
+        r"\(memory_limit\)",
+    ):
+        Automap(SINOGRAM, IMAGE, memory_limit=1000)
+    with pytest.raises(
+        ValueError,
+        match=r"AUTOMAP FC layers: 358,416,384 parameters.* GiB are "
+        r"available",
+    ):
+        Automap((30, 183, 1), (128, 128, 1), memory_limit=2**30)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """An AUTOMAP learning a fixed linear map on 4 images; its L2 loss per step."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (4, *IMAGE)).astype("float32")
+    operator = rng.normal(size=(64, 60)).astype("float32") / 8
+    sinograms = (images.reshape(4, 64) @ operator).reshape(4, *SINOGRAM)
+    model = Automap(SINOGRAM, IMAGE, refinement={"channels": (8,)}, seed=0)
+    model.compile(g_optimizer=keras.optimizers.Adam(1e-3))
+    return model, sinograms, images, losses_over_steps(model, sinograms, images, 8, key="l2")
+
+
+def test_automap_logs_its_estimate_before_building(caplog):
+    with caplog.at_level(logging.INFO, logger="kerastrans.models.automap"):
+        model = Automap(SINOGRAM, IMAGE, refinement={"channels": (8,)})
+    assert "AUTOMAP FC layers: 8,064 parameters" in caplog.text
+    assert str(model.memory_estimate) in caplog.text
+
+
+def test_automap_trains_to_reconstruct_images_of_the_image_shape(trained):
+    model, sinograms, _, losses = trained
+    assert losses[-1] < losses[0]
+    assert model.predict(sinograms, verbose=0).shape == (4, *IMAGE)
+    assert model.discriminator is None and isinstance(model, Pix2Pix)
+
+
+def test_automap_saves_and_loads_from_its_own_config(trained, tmp_path):
+    model, sinograms, _, _ = trained
+    # Automap builds the generator itself and its discriminator is never conditional.
+    expected = constructor_arguments(Automap) - {"generator", "output_channels", "conditional"}
+    assert set(model.get_config()) == expected
+    model.save(tmp_path / "automap.keras")
+    loaded = keras.models.load_model(tmp_path / "automap.keras")
+    assert type(loaded) is Automap
+    np.testing.assert_array_equal(
+        loaded.predict(sinograms, verbose=0), model.predict(sinograms, verbose=0)
+    )

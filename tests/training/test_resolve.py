@@ -1,0 +1,64 @@
+"""Filling the dataset-dependent fields of a config, and the default windows."""
+
+import numpy as np
+import pytest
+
+from kerastrans.config import Config, DataConfig, ModelConfig, Window
+from kerastrans.data import write_dataset
+from kerastrans.errors import DataError
+from kerastrans.training import default_windows, resolve_config
+from kerastrans.training.resolve import CT_WINDOW
+
+
+def test_resolve_fills_shapes_padding_steps_seeds_and_validation(paired_dataset):
+    config = Config(data=DataConfig(dataset=str(paired_dataset), batch_size=3, pad_multiple=3))
+    resolved = resolve_config(config)
+    assert resolved.model.input_shape == (24, 24, 1)  # 16 padded to lcm(3, 8) = 24
+    assert resolved.model.output_shape == (24, 24, 1)
+    assert resolved.data.pad_multiple == 24
+    assert resolved.training.steps_per_epoch == 2  # 8 examples // 3
+    assert resolved.data.validation == str(paired_dataset)
+    assert 0 <= resolved.data.seed < 2**31 and resolved.model.seed == resolved.data.seed
+    again = resolve_config(config, previous=resolved)
+    assert again == resolved  # the drawn seed is kept when resuming
+
+
+def test_crop_and_neighbours_set_the_input_shape(paired_dataset):
+    config = Config(data=DataConfig(dataset=str(paired_dataset), crop=(12, 12), seed=1))
+    assert resolve_config(config).model.input_shape == (16, 16, 1)  # 12 padded to 8s
+    assert resolve_config(config).training.steps_per_epoch == 8
+
+
+def test_pix2pix_refuses_an_unpaired_dataset(unpaired_dataset):
+    with pytest.raises(DataError, match="pix2pix needs a paired dataset"):
+        resolve_config(Config(data=DataConfig(dataset=str(unpaired_dataset))))
+    cyclegan = resolve_config(
+        Config(data=DataConfig(dataset=str(unpaired_dataset)), model=ModelConfig(kind="cyclegan"))
+    )
+    assert cyclegan.training.steps_per_epoch == 6  # max(4, 6) pairs per epoch
+
+
+def test_missing_dataset_and_split_are_named(paired_dataset):
+    with pytest.raises(ValueError, match=r"data.dataset must name the training dataset"):
+        resolve_config(Config())
+    with pytest.raises(DataError, match="no split 'tune'"):
+        resolve_config(Config(data=DataConfig(dataset=str(paired_dataset), train_split="tune")))
+
+
+def test_default_windows_follow_hints_units_and_statistics(tmp_path, paired_dataset):
+    assert default_windows(paired_dataset) == (CT_WINDOW, CT_WINDOW)  # values from -1300 HU
+    sinograms = {
+        "train": [
+            {
+                "input": np.full((4, 6, 1), value, np.float32),
+                "target": np.full((8, 8, 1), -1000.0 + value, np.float32),
+                "id": str(value),
+            }
+            for value in (0.0, 5.0)
+        ]
+    }
+    write_dataset(tmp_path / "sino", sinograms, progress=False)
+    assert default_windows(tmp_path / "sino") == (Window(0.0, 5.0), CT_WINDOW)
+    hint = {"window": {"input": {"base": -1, "range": 9}}}
+    write_dataset(tmp_path / "hint", sinograms, metadata=hint, progress=False)
+    assert default_windows(tmp_path / "hint")[0] == Window(-1.0, 9.0)
