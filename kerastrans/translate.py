@@ -167,7 +167,8 @@ class Translator:
             ValueError: If the rank, channels or (fixed-shape generators) the
                 size do not fit the generator; the message gives both shapes.
         """
-        return self._compiled(check_images(images, self.input_shape))
+        images = check_images(images, self.input_shape)
+        return self._compiled(tuple(images.shape[1:]))(images)
 
     def translate_graph(self, images: tf.Tensor) -> tf.Tensor:
         """The translation as TensorFlow ops, for tracing inside a `tf.function`.
@@ -196,10 +197,20 @@ class Translator:
         return tf.cast(self.generator(windowed, training=False), tf.float32)
 
     @functools.cached_property
-    def _compiled(self) -> Callable[[tf.Tensor], tf.Tensor]:
-        # Traced once per input shape: Keras 3.15's bilinear UpSampling2D cannot
-        # run on unknown sizes in a graph, so shapes are kept static here.
-        return tf.function(self.translate_graph, autograph=False)
+    def _compiled(self) -> Callable[[tuple[int, ...]], Callable[[tf.Tensor], tf.Tensor]]:
+        """One graph per image size ``(H, W, C)``, any batch size.
+
+        Sizes stay static inside each graph (Keras 3.15's bilinear UpSampling2D
+        cannot run on unknown sizes in a graph); the batch size is left open,
+        so a shorter last batch does not trace again.
+        """
+
+        @functools.cache
+        def compiled(size: tuple[int, ...]) -> Callable[[tf.Tensor], tf.Tensor]:
+            signature = [tf.TensorSpec([None, *size], tf.float32)]
+            return tf.function(self.translate_graph, input_signature=signature, autograph=False)
+
+        return compiled
 
 
 def check_images(images: Any, input_shape: Sequence[int | None]) -> tf.Tensor:
