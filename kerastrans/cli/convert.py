@@ -14,7 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["add_model_options", "add_parser", "positive_int"]
+from kerastrans.cli._types import positive_int
+
+__all__ = ["add_model_options", "add_parser"]
 
 #: Output formats (`kerastrans.convert.FORMATS`, listed here so --help needs no TensorFlow).
 FORMATS = ("same", "dcm", "png16", "npy")
@@ -85,14 +87,3 @@ def add_model_options(parser: argparse.ArgumentParser, items: str) -> None:
     parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="hide the progress bar"
     )
-
-
-def positive_int(text: str) -> int:
-    """Argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value

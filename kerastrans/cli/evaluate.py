@@ -14,7 +14,8 @@ import argparse
 import math
 from pathlib import Path
 
-from kerastrans.cli.convert import add_model_options, positive_int
+from kerastrans.cli._types import positive_int
+from kerastrans.cli.convert import add_model_options
 
 __all__ = ["add_parser"]
 

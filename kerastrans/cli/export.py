@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kerastrans.cli.convert import positive_int
+from kerastrans.cli._types import positive_int
 
 __all__ = ["add_parser"]
 

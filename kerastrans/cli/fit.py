@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kerastrans.cli._types import positive_float, positive_int
+
 __all__ = ["PRECISIONS", "SCHEDULES", "STRATEGIES", "add_parser", "build_config"]
 
 #: The window fields of the data section.
@@ -71,17 +73,17 @@ def add_parser(subparsers) -> None:
         metavar="KEY=VALUE",
         help="a config override (repeatable)",
     )
-    parser.add_argument("--epochs", type=_positive, help="number of epochs")
+    parser.add_argument("--epochs", type=positive_int, help="number of epochs")
     parser.add_argument(
         "--steps-per-epoch",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="steps per epoch (default: one pass over the training split)",
     )
-    parser.add_argument("--batch-size", type=_positive, metavar="N", help="global batch size")
+    parser.add_argument("--batch-size", type=positive_int, metavar="N", help="global batch size")
     parser.add_argument(
         "--crop",
-        type=_positive,
+        type=positive_int,
         nargs=2,
         metavar=("H", "W"),
         help="random training patch in pixels (default: whole images)",
@@ -102,11 +104,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, help="seed of the data stream and the weights")
     parser.add_argument("--precision", choices=PRECISIONS, help="default float32")
     parser.add_argument(
-        "--g-lr", type=_positive_float, metavar="LR", help="generator learning rate (default 2e-4)"
+        "--g-lr", type=positive_float, metavar="LR", help="generator learning rate (default 2e-4)"
     )
     parser.add_argument(
         "--d-lr",
-        type=_positive_float,
+        type=positive_float,
         metavar="LR",
         help="discriminator learning rate (default 2e-4)",
     )
@@ -224,21 +226,3 @@ def _window(value) -> dict[str, float] | None:
         return None
     base, width = (value.base, value.range) if hasattr(value, "base") else value
     return {"base": float(base), "range": float(width)}
-
-
-def _number(kind: type, text: str) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    return _number(int, text)
-
-
-def _positive_float(text: str) -> float:
-    return _number(float, text)

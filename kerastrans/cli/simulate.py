@@ -24,40 +24,25 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from kerastrans.cli._simulate_sources import PHANTOMS, Source, open_source
+from kerastrans.cli._types import (
+    at_least_one,
+    count,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from kerastrans.errors import DataError
 
 __all__ = ["add_parser"]
 
 #: Splits drawn from a phantom source, in seed order.
 _SPLITS = ("train", "validation", "test")
-
-
-def _number(kind: type, low: float, *, strict: bool) -> Callable[[str], Any]:
-    """An argparse type: a ``kind`` number above ``low`` (or at least ``low``)."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-        if value < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(
-                f"must be {'>' if strict else '>='} {low}, got {text!r}"
-            )
-        return value
-
-    return parse
-
-
-_count, _positive_int = _number(int, 0, strict=False), _number(int, 0, strict=True)
-_positive, _at_least_one = _number(float, 0, strict=True), _number(float, 1, strict=False)
 
 
 # ------------------------------------------------------------------ parsers
@@ -94,31 +79,35 @@ def add_parser(subparsers) -> None:
     )
     sparse.add_argument(
         "--relative-std",
-        type=_positive,
+        type=positive_float,
         default=0.025,
         help="white noise std relative to mean |sinogram|",
     )
-    sparse.add_argument("--photons", type=_positive, default=4096.0, help="poisson: I0 per pixel")
+    sparse.add_argument(
+        "--photons", type=positive_float, default=4096.0, help="poisson: I0 per pixel"
+    )
 
     lowdose = _task(
         tasks, "lowdose", _run_lowdose, "Low-dose FBP image -> clean image pairs in HU (denoising)."
     )
     _add_source(lowdose, num_angles=None, oversample=1.0)
-    lowdose.add_argument("--photons", type=_positive, default=1e4, help="incident photons I0")
+    lowdose.add_argument("--photons", type=positive_float, default=1e4, help="incident photons I0")
     lowdose.add_argument(
         "--filter",
         choices=("Ram-Lak", "Shepp-Logan", "Cosine", "Hamming", "Hann"),
         default="Hann",
         help="FBP filter",
     )
-    lowdose.add_argument("--frequency-scaling", type=_positive, default=1.0, help="FBP cut-off")
+    lowdose.add_argument(
+        "--frequency-scaling", type=positive_float, default=1.0, help="FBP cut-off"
+    )
 
     superres = _task(tasks, "superres", _run_superres, "Low-resolution -> high-resolution pairs.")
     _add_source(superres, num_angles=None, oversample=None)
     superres.add_argument("--factor", type=int, choices=(2, 4), default=2, help="down-sampling")
     superres.add_argument(
         "--sigma",
-        type=_number(float, 0, strict=False),
+        type=non_negative_float,
         help="Gaussian blur in pixels; factor / 2 when not given",
     )
     superres.add_argument(
@@ -153,7 +142,7 @@ def _add_sizes(parser: argparse.ArgumentParser, sizes: tuple[int, int, int]) -> 
     for split, default in zip(_SPLITS, sizes, strict=True):
         parser.add_argument(
             f"--{split}",
-            type=_count,
+            type=count,
             default=default,
             metavar="N",
             help=f"{split} examples (phantom sources)",
@@ -167,7 +156,7 @@ def _add_compute(parser: argparse.ArgumentParser) -> None:
         help="ASTRA back-end; CUDA where available when not given",
     )
     parser.add_argument(
-        "--threads", type=_positive_int, help="projection threads; one per core when not given"
+        "--threads", type=positive_int, help="projection threads; one per core when not given"
     )
 
 
@@ -177,7 +166,7 @@ def _add_source(parser: argparse.ArgumentParser, num_angles: int | None, oversam
         default="ellipses",
         help=f"{', '.join(PHANTOMS)}, a dataset folder or an image folder",
     )
-    parser.add_argument("--image-size", type=_positive_int, default=128, help="phantom pixels")
+    parser.add_argument("--image-size", type=positive_int, default=128, help="phantom pixels")
     parser.add_argument("--split", default="train", help="split of an image-folder source")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     _add_sizes(parser, (1000, 100, 100))
@@ -187,7 +176,7 @@ def _add_source(parser: argparse.ArgumentParser, num_angles: int | None, oversam
     group.add_argument("--beam", choices=("parallel", "fan"), default="parallel", help="beam")
     group.add_argument(
         "--num-angles",
-        type=_positive_int,
+        type=positive_int,
         default=num_angles,
         help="projection angles; Nyquist-sampled when not given",
     )
@@ -199,19 +188,25 @@ def _add_source(parser: argparse.ArgumentParser, num_angles: int | None, oversam
         help="degrees, e.g. 0 120 for limited angle; 0 180 (fan: 0 360) when not given",
     )
     group.add_argument(
-        "--det-shape", type=_positive_int, help="detector pixels; Nyquist-sampled when not given"
+        "--det-shape", type=positive_int, help="detector pixels; Nyquist-sampled when not given"
     )
     group.add_argument(
         "--pixel-size",
-        type=_positive,
+        type=positive_float,
         help="pixel size in mm; the source's pixel spacing (else 1) when not given",
     )
-    group.add_argument("--src-radius", type=_positive, help="fan beam: source-axis distance, mm")
-    group.add_argument("--det-radius", type=_positive, help="fan beam: axis-detector distance, mm")
-    group.add_argument("--mu-water", type=_positive, default=0.02, help="water attenuation, 1/mm")
+    group.add_argument(
+        "--src-radius", type=positive_float, help="fan beam: source-axis distance, mm"
+    )
+    group.add_argument(
+        "--det-radius", type=positive_float, help="fan beam: axis-detector distance, mm"
+    )
+    group.add_argument(
+        "--mu-water", type=positive_float, default=0.02, help="water attenuation, 1/mm"
+    )
     group.add_argument(
         "--oversample",
-        type=_at_least_one,
+        type=at_least_one,
         default=oversample,
         help="simulate on a grid this many times finer (against the inverse crime)",
     )

@@ -101,7 +101,7 @@ def test_kill_9_mid_epoch_then_the_same_command_resumes_at_the_step(tmp_path, ca
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--epochs", "0"], "argument --epochs: must be > 0, got '0'"),
+        (["--epochs", "0"], "argument --epochs: must be >= 1, got '0'"),
         (["--model", "unet"], "argument --model: invalid choice: 'unet'"),
         (["--crop", "64"], "argument --crop: expected 2 arguments"),
         ([], "--data is required"),
