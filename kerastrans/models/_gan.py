@@ -24,6 +24,7 @@ from kerastrans.losses import (
     discriminator_adversarial_loss,
     gradient_penalty,
 )
+from kerastrans.nets import FusedBatchNormalization
 from kerastrans.nets.blocks import check_count
 from kerastrans.precision import loss_scale_optimizer, resolve_policy
 
@@ -226,6 +227,9 @@ class TranslationGAN(keras.Model):
             run_eagerly=run_eagerly,
             steps_per_execution=steps_per_execution,
         )
+        for layer in self._flatten_layers():
+            if isinstance(layer, FusedBatchNormalization):
+                layer.use_fused_kernel = not self.jit_compile  # XLA fuses the plain formula
         groups = (
             ("g_optimizer", g_optimizer, self.g_variables),
             ("d_optimizer", d_optimizer, self.d_variables),

@@ -47,11 +47,22 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     over the channel axis take the fused path in training; inference and
     anything else (masks, other axes, batch renormalisation, synchronised
     statistics) use the Keras layer unchanged.
+
+    Attributes:
+        use_fused_kernel: Take the fused path in training (default True). Under
+            XLA the Keras formula is faster, as XLA fuses it itself; the
+            kerastrans models switch the kernel off when compiled with
+            ``jit_compile=True``.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.use_fused_kernel = True
 
     def _fusable(self, inputs, mask) -> bool:
         return (
-            mask is None
+            self.use_fused_kernel
+            and mask is None
             and len(inputs.shape) == 4
             and self.axis in (-1, 3)
             and not self.renorm
