@@ -215,18 +215,9 @@ def _chain(*parts: Iterator[dict]) -> Iterator[dict]:
 
 def _real(names: Sequence[str], settings: DemoSettings, draws: int, rng) -> Iterator[dict]:
     """Low-dose records of real CT slices: each averaged to about ``image_size``, air-floored."""
-    from skimage.transform import downscale_local_mean
+    from kerastrans.data.recipes.pydicom_ct import real_ct_slices
 
-    from kerastrans.data.recipes.pydicom_ct import source_path
-    from kerastrans.io import read_slices
-
-    for name in names:
-        image = read_slices(source_path(name))[0]
-        pixels, spacing = image.pixels[..., 0], image.spacing or (1.0, 1.0)
-        factor = max(pixels.shape[0] // settings.image_size, 1)
-        pixels = downscale_local_mean(pixels, (factor, factor)) if factor > 1 else pixels
-        pixels = np.maximum(pixels, _AIR).astype(np.float32)
-        extent = tuple(n * s * factor for n, s in zip(pixels.shape, spacing, strict=True))
+    for name, pixels, extent in real_ct_slices(names, settings.image_size, air=_AIR):
         copies = [(f"{name}#noise{i}", pixels) for i in range(draws)]
         yield from _simulate(copies, pixels.shape, extent, settings, rng)
 

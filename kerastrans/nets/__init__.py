@@ -7,6 +7,7 @@ from kerastrans.nets.layers import (
     InstanceNormalization,
     PixelShuffle,
     SelfAttention2D,
+    SpectralNormalization,
     SqueezeExcitation,
 )
 
@@ -18,5 +19,6 @@ __all__ = [
     "PatchDiscriminator",
     "PixelShuffle",
     "SelfAttention2D",
+    "SpectralNormalization",
     "SqueezeExcitation",
 ]

@@ -28,6 +28,7 @@ from kerastrans.nets.layers import (
     InstanceNormalization,
     PixelShuffle,
     SelfAttention2D,
+    SpectralNormalization,
     SqueezeExcitation,
 )
 
@@ -86,7 +87,8 @@ class ConvBlocks:
         activation: Default activation, one of `ACTIVATIONS`.
         kernel_size: Default kernel size of the convolutions.
         norm_groups: Number of groups for ``norm="group"``.
-        spectral_norm: Wrap every convolution in `keras.layers.SpectralNormalization`.
+        spectral_norm: Wrap every convolution in spectral normalisation
+            (`kerastrans.nets.layers.SpectralNormalization`, seeded).
         squeeze_excitation: Gate the output channels of each block with a
             `SqueezeExcitation` layer (blocks with at least 16 channels).
         dtype: Dtype policy of the layers (`None`: the global policy).
@@ -155,8 +157,11 @@ class ConvBlocks:
             name=name,
         )
         if self.spectral_norm:
-            layer = keras.layers.SpectralNormalization(
-                layer, dtype=self.dtype, name=None if name is None else f"{name}_sn"
+            layer = SpectralNormalization(
+                layer,
+                seed=self.next_seed(),
+                dtype=self.dtype,
+                name=None if name is None else f"{name}_sn",
             )
         return layer(x)
 

@@ -18,6 +18,7 @@ __all__ = [
     "InstanceNormalization",
     "PixelShuffle",
     "SelfAttention2D",
+    "SpectralNormalization",
     "SqueezeExcitation",
 ]
 
@@ -250,6 +251,39 @@ class SqueezeExcitation(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerastrans")
+class SpectralNormalization(keras.layers.SpectralNormalization):
+    """`keras.layers.SpectralNormalization` with a seeded power-iteration vector.
+
+    The Keras layer draws its vector ``u`` (truncated normal, stddev 0.02)
+    from the global random state, so two networks built with one seed would
+    normalise differently in their first steps. With ``seed`` set, ``u`` is
+    drawn from that seed instead; weights, config and behaviour are
+    otherwise the Keras layer's.
+
+    Args:
+        layer: The layer to wrap (with a ``kernel``).
+        power_iterations: Power iterations per training step.
+        seed: Seed of ``u`` (`None`: Keras' unseeded draw).
+    """
+
+    def __init__(self, layer, power_iterations: int = 1, seed: int | None = None, **kwargs):
+        super().__init__(layer, power_iterations, **kwargs)
+        self.seed = seed
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.seed is not None:
+            self.vector_u.assign(
+                keras.random.truncated_normal(
+                    self.vector_u.shape, stddev=0.02, dtype=self.vector_u.dtype, seed=self.seed
+                )
+            )
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="kerastrans")
 class SelfAttention2D(keras.layers.Layer):
     """Self-attention over image positions, added to the input (SAGAN).
 
@@ -279,7 +313,8 @@ class SelfAttention2D(keras.layers.Layer):
             name=name,
         )
         if self.spectral_norm:
-            conv = keras.layers.SpectralNormalization(conv, dtype=self.dtype_policy, name=name)
+            seed = None if self.seed is None else self.seed + 4 + index
+            conv = SpectralNormalization(conv, seed=seed, dtype=self.dtype_policy, name=name)
         conv.build((*input_shape[:3], channels))
         return conv
 

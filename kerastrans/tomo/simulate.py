@@ -86,15 +86,28 @@ def attenuation_to_hu(mu: np.ndarray, mu_water: float = MU_WATER) -> np.ndarray:
 
 
 # ------------------------------------------------------------- projection
-def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resample an image bilinearly to ``shape``, as dival does before projecting.
+def resize_image(image: np.ndarray, shape: tuple[int, int], *, order: int = 1) -> np.ndarray:
+    """Resample an image to ``shape``, by default bilinearly as dival does before projecting.
 
-    Uses ``skimage.transform.resize(image, shape, order=1)`` (reflect mode;
-    anti-aliasing only when shrinking).
+    Uses ``skimage.transform.resize(image, shape, order=order)`` (reflect
+    mode; anti-aliasing only when shrinking; values clipped to the input's
+    range, so higher orders do not overshoot).
+
+    Args:
+        image: Image ``(rows, columns)``.
+        shape: Output shape in pixels.
+        order: Spline order, 0 (nearest) to 5; 1 is bilinear, 3 bicubic.
+
+    Returns:
+        Float32 image of ``shape``.
+
+    Raises:
+        ValueError: If ``order`` is not an integer from 0 to 5.
     """
     from skimage.transform import resize
 
-    return resize(np.asarray(image, dtype=np.float32), shape, order=1).astype(np.float32)
+    _check_order("order", order)
+    return resize(np.asarray(image, dtype=np.float32), shape, order=order).astype(np.float32)
 
 
 class SinogramSimulator:
@@ -358,6 +371,7 @@ def superres_examples(
     *,
     sigma: float | None = None,
     upsample: bool = False,
+    interpolation: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """Yield (low-resolution, image) records for super-resolution.
 
@@ -365,22 +379,34 @@ def superres_examples(
         images: ``(id, image)`` pairs, any units (kept as they are).
         factor: Down-sampling factor, 2 or 4.
         sigma: Gaussian blur, see `degrade_resolution`.
-        upsample: Resample the low-resolution input back to the target grid
-            (bilinear), for networks whose input and output sizes match.
+        upsample: Resample the low-resolution input back to the target grid,
+            for networks whose input and output sizes match; the input is
+            then also the interpolation baseline to beat.
+        interpolation: Spline order of that resampling (`resize_image`):
+            1 bilinear (default), 3 bicubic.
 
     Yields:
         ``{"input": low-res (rows/factor, columns/factor, 1) or (rows,
         columns, 1), "target": (rows, columns, 1), "id": id}``, float32.
+
+    Raises:
+        ValueError: If ``interpolation`` is not a spline order from 0 to 5.
     """
+    _check_order("interpolation", interpolation)
     for key, image in images:
         image = np.asarray(image, dtype=np.float32)
         low = degrade_resolution(image, factor, sigma=sigma)
         if upsample:
-            low = resize_image(low, image.shape)
+            low = resize_image(low, image.shape, order=interpolation)
         yield _record(low, image, key)
 
 
 # --------------------------------------------------------------- helpers
+def _check_order(name: str, order: int) -> None:
+    if isinstance(order, bool) or order not in range(6):
+        raise ValueError(f"{name} must be a spline order from 0 to 5, got {order!r}")
+
+
 def _random_state(random_state: RandomState | int | None) -> RandomState:
     if isinstance(random_state, np.random.RandomState | np.random.Generator):
         return random_state

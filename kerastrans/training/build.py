@@ -15,10 +15,7 @@ so a checkpoint's weights can be loaded into it.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import random
-from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -114,8 +111,7 @@ def build_model(config: Config, *, total_steps: int | None = None) -> keras.Mode
     }
     generator = generator_options(model.generator)
     discriminator = discriminator_options(model.discriminator)
-    with _python_random(model.seed):
-        network = _construct(config, generator, discriminator, shared, paired)
+    network = _construct(config, generator, discriminator, shared, paired)
     if total_steps is None:
         total_steps = training.epochs * (training.steps_per_epoch or 1)
     g_optimizer, d_optimizer = make_optimizers(config, total_steps)
@@ -169,20 +165,6 @@ def _construct(config: Config, generator: dict, discriminator: dict, shared: dic
             **shared,
         )
     return network
-
-
-@contextlib.contextmanager
-def _python_random(seed: int | None) -> Iterator[None]:
-    """Seed Python's `random` inside the block (where unseeded Keras initializers draw)."""
-    if seed is None:
-        yield
-        return
-    state = random.getstate()
-    random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(state)
 
 
 def _perceptual(config: Config) -> dict[str, Any] | None:

@@ -1,9 +1,11 @@
 """Tests of the conv blocks: sampling modes, normalisations and their parameter counts."""
 
 import keras
+import numpy as np
 import pytest
 
 from kerastrans.nets.blocks import DOWN_SAMPLING, UP_SAMPLING, ConvBlocks, check_choice
+from kerastrans.nets.layers import SpectralNormalization
 
 
 def _block_model(build, shape=(16, 16, 8)):
@@ -59,3 +61,17 @@ def test_unknown_options_are_refused_with_the_accepted_values():
     with pytest.raises(ValueError, match=r"up must be one of .*got 'deconv'"):
         _block_model(lambda x: ConvBlocks().up(x, 4, "deconv"))
     assert check_choice("skip", "add", ("add",)) == "add"
+
+
+def test_seeded_spectral_normalization_draws_u_from_its_seed_and_round_trips():
+    def layer(seed):
+        wrapped = SpectralNormalization(keras.layers.Dense(4), seed=seed)
+        wrapped.build((None, 3))
+        return wrapped
+
+    first, again, other = layer(3), layer(3), layer(4)
+    np.testing.assert_array_equal(first.vector_u.numpy(), again.vector_u.numpy())
+    assert not np.array_equal(first.vector_u.numpy(), other.vector_u.numpy())
+    assert 0 < np.abs(first.vector_u.numpy()).max() <= 0.04  # truncated normal, stddev 0.02
+    restored = SpectralNormalization.from_config(first.get_config())
+    assert restored.seed == 3

@@ -153,3 +153,25 @@ def test_superres_upsample_returns_input_on_target_grid():
     assert records[0]["input"].shape == records[0]["target"].shape == (16, 16, 1)
     low = next(superres_examples([("a", np.ones((16, 16)))], 4))
     assert low["input"].shape == (4, 4, 1)
+
+
+def test_superres_bicubic_upsampling_recovers_a_smooth_image_better_than_bilinear():
+    rows, columns = np.mgrid[0:32, 0:32].astype(np.float32)
+    image = np.sin(rows / 5.0) * np.cos(columns / 7.0)  # smooth: no blur needed against aliasing
+
+    def upsampled(**interpolation):
+        (record,) = superres_examples([("a", image)], 2, sigma=0.0, upsample=True, **interpolation)
+        return record["input"][..., 0]
+
+    def error(low):  # away from the borders, where the resampling reflects the image
+        return np.sqrt(np.mean((low - image)[4:-4, 4:-4] ** 2))
+
+    np.testing.assert_array_equal(upsampled(), upsampled(interpolation=1))  # default: bilinear
+    assert error(upsampled(interpolation=3)) < 0.5 * error(upsampled(interpolation=1))
+
+
+@pytest.mark.parametrize("order", [6, -1, True])
+def test_superres_rejects_an_interpolation_that_is_no_spline_order(order):
+    message = f"interpolation must be a spline order from 0 to 5, got {order!r}"
+    with pytest.raises(ValueError, match=message):
+        next(superres_examples([("a", np.ones((8, 8)))], 2, upsample=True, interpolation=order))

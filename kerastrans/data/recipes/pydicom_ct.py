@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from kerastrans.data.recipes._write import write_recipe
 from kerastrans.data.records import DatasetSummary
 from kerastrans.errors import DataError
 
-__all__ = ["FILES", "VERSION", "build_pydicom_ct", "source_path"]
+__all__ = ["FILES", "VERSION", "build_pydicom_ct", "real_ct_slices", "source_path"]
 
 VERSION = "1.0.0"
 #: Source files per split, with what they show (file name: description).
@@ -56,6 +57,48 @@ def source_path(name: str) -> str:
             "(pip install pydicom-data)"
         )
     return os.fspath(path)
+
+
+def real_ct_slices(
+    names: Iterable[str], image_size: int, *, air: float = -1000.0
+) -> Iterator[tuple[str, np.ndarray, tuple[float, float]]]:
+    """Yield real CT slices in HU, block-averaged to about ``image_size``, ready to simulate.
+
+    Each slice (a file of pydicom/pydicom-data, see `FILES`) is read in HU,
+    averaged over ``k x k`` blocks with ``k = rows // image_size`` (at least
+    1, so a small slice keeps its size) and floored at ``air``: the padding
+    outside a scanner's field of view (down to -3000 HU) becomes air, as a
+    simulated projection would see it there.
+
+    Args:
+        names: File names, e.g. ``FILES["test"]``.
+        image_size: Wanted side in pixels (512-pixel slices and ``image_size``
+            128 give 128 x 128; ``CT_small.dcm`` stays 128 x 128).
+        air: Floor in HU.
+
+    Yields:
+        ``(name, image, extent)``: the float32 image ``(rows, columns)`` in HU
+        and its physical size ``(rows, columns)`` in mm (pixel spacing x
+        pixels x ``k``; 1 mm pixels when the file has no spacing).
+
+    Raises:
+        ValueError: If ``image_size`` is < 1.
+        DataError: If a file is not installed or cannot be read.
+    """
+    from skimage.transform import downscale_local_mean
+
+    from kerastrans.io import read_slices
+
+    if image_size < 1:
+        raise ValueError(f"image_size must be >= 1 pixel, got {image_size}")
+    for name in names:
+        image = read_slices(source_path(name))[0]
+        pixels, spacing = image.pixels[..., 0], image.spacing or (1.0, 1.0)
+        factor = max(pixels.shape[0] // image_size, 1)
+        pixels = downscale_local_mean(pixels, (factor, factor)) if factor > 1 else pixels
+        pixels = np.maximum(pixels, air).astype(np.float32)
+        extent = tuple(n * s * factor for n, s in zip(pixels.shape, spacing, strict=True))
+        yield name, pixels, extent
 
 
 def build_pydicom_ct(

@@ -1,0 +1,103 @@
+"""What the benchmarks that train a model share: a work folder, resumable runs, wall time.
+
+A benchmark that trains keeps everything it builds under one work folder
+(default ``benchmarks/work/<name>/``, not committed): simulated datasets and
+one `kerastrans.training.fit` run directory per method. Running the script
+again reuses the datasets, resumes an interrupted run from its last
+checkpoint and skips a finished one (`kerastrans.data.write_dataset` reuses a
+complete dataset), so a benchmark killed after an hour
+loses at most ``checkpoint_every`` steps. The wall time spent training is
+kept in ``<run>/train_seconds.json`` and summed over resumed sessions, so
+``train_hours`` in the results is the whole run's, not the last session's.
+
+Scripts import this module as ``from _training import ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from kerastrans.atomic import atomic_write_text
+
+__all__ = [
+    "WORK",
+    "WallClock",
+    "add_work_arguments",
+    "train",
+    "train_hours",
+]
+
+#: Default parent of the benchmarks' work folders (datasets, runs); ignored by git.
+WORK = Path(__file__).resolve().parent / "work"
+_SECONDS = "train_seconds.json"
+
+
+class WallClock(keras.callbacks.Callback):
+    """Add the wall time of each epoch to ``<run_dir>/train_seconds.json``.
+
+    `kerastrans.training.fit` calls Keras' ``fit`` once per epoch, so the
+    clock starts at ``on_train_begin`` and is saved (atomically) at
+    ``on_epoch_end``; an epoch killed half-way is not counted, the steps it
+    trained are lost to the resume anyway.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self._start = time.perf_counter()
+
+    def on_train_begin(self, logs=None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        seconds = train_hours(self.run_dir) * 3600.0 + time.perf_counter() - self._start
+        atomic_write_text(self.run_dir / _SECONDS, json.dumps({"seconds": seconds}) + "\n")
+        self._start = time.perf_counter()
+
+
+def train_hours(run_dir: str | Path) -> float:
+    """Wall hours spent training the run so far (0 for a run not started)."""
+    path = Path(run_dir) / _SECONDS
+    if not path.is_file():
+        return 0.0
+    return json.loads(path.read_text(encoding="utf-8"))["seconds"] / 3600.0
+
+
+def train(config: Any, run_dir: Path, *, progress: bool = True) -> Path:
+    """Train ``config`` into ``run_dir`` with `kerastrans.training.fit`, resuming; return it.
+
+    A finished run is reused as it is; one with another config is refused by
+    `fit` (naming the keys), so a changed benchmark setting never mixes with
+    an old run: delete the run directory or use another ``--work`` folder.
+    """
+    from kerastrans.training import fit
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result = fit(
+        config, run_dir, strategy="default", progress=progress, callbacks=[WallClock(run_dir)]
+    )
+    state = "finished run reused" if result.already_finished else "trained"
+    print(f"{run_dir}: {state}, {result.global_step} steps, {train_hours(run_dir):.2f} h")
+    return run_dir
+
+
+def add_work_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """Add ``--work`` (the work folder) and ``--quick`` (a smoke run) to a parser."""
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=WORK / name,
+        help=f"datasets and runs (default: benchmarks/work/{name}); re-running resumes",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and a few steps into <work>-quick: checks the script, not the figures",
+    )
