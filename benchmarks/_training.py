@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "WORK",
     "WallClock",
     "add_work_arguments",
+    "build_dataset",
     "train",
     "train_hours",
 ]
@@ -86,6 +88,35 @@ def train(config: Any, run_dir: Path, *, progress: bool = True) -> Path:
     state = "finished run reused" if result.already_finished else "trained"
     print(f"{run_dir}: {state}, {result.global_step} steps, {train_hours(run_dir):.2f} h")
     return run_dir
+
+
+def build_dataset(
+    path: Path, splits: Mapping[str, Any], metadata: Mapping[str, Any], description: str
+) -> Path:
+    """Write the dataset at ``path`` (or reuse it if built with the same ``metadata``); return it.
+
+    `kerastrans.data.write_dataset` reuses any complete dataset at ``path``;
+    this also refuses one whose stored metadata (which should hold every
+    setting the data depends on) differs, as `fit` refuses a run with another
+    config, so changed settings never silently train on old data.
+
+    Raises:
+        SystemExit: If a dataset built with other settings is there.
+    """
+    from kerastrans.data import write_dataset
+    from kerastrans.data.records import is_dataset, read_metadata
+
+    wanted = json.loads(json.dumps(metadata))
+    if is_dataset(path) and read_metadata(path) != wanted:
+        raise SystemExit(
+            f"{path}: built with other settings than this command's; delete it or pass "
+            "another --work"
+        )
+    summary = write_dataset(path, splits, metadata=wanted, description=description)
+    state = "reused" if summary.reused else "built"
+    counts = ", ".join(f"{name} {split.num_examples}" for name, split in summary.splits.items())
+    print(f"{path}: {state} ({counts})")
+    return path
 
 
 def add_work_arguments(parser: argparse.ArgumentParser, name: str) -> None:

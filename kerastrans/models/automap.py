@@ -40,8 +40,14 @@ AUTOMAP_REFINEMENT = MappingProxyType(
     }
 )
 
-#: Bytes per FC parameter in training: float32 weight, gradient and two Adam moments.
-_TRAINING_BYTES = 4 * 4
+#: Bytes per FC parameter in training: float32 weight, gradient and two Adam moments (16),
+#: plus three transient float32 copies at the peak (the initialiser's draw, the optimizer's
+#: update temporaries): `benchmarks/automap_memory.py` measured peaks of 21-29 bytes per
+#: parameter on the CPU, so 28 keeps the estimate an upper bound.
+_TRAINING_BYTES = 7 * 4
+#: Memory of a model's build and first traced step that does not scale with the FC layers
+#: (measured 36 MB for a tiny AUTOMAP).
+_FIXED_BYTES = 64 * 2**20
 _GIB = 2**30
 
 
@@ -51,9 +57,10 @@ class MemoryEstimate:
 
     Attributes:
         parameters: Weights and biases of the FC layers.
-        bytes: Training memory of those parameters (float32 weights, gradients
-            and two Adam moments, plus a 16-bit compute copy under mixed
-            precision) and of their activations.
+        bytes: Peak training memory of those parameters (float32 weights,
+            gradients, two Adam moments and transient copies, plus a 16-bit
+            compute copy under mixed precision), of their activations and of
+            a fixed part for the build and the traced step.
     """
 
     parameters: int
@@ -87,13 +94,13 @@ def automap_memory_estimate(
         The estimate.
 
     >>> str(automap_memory_estimate((30, 183, 1), (128, 128, 1)))
-    'AUTOMAP FC layers: 358,416,384 parameters, about 5.34 GiB to train'
+    'AUTOMAP FC layers: 358,416,384 parameters, about 9.41 GiB to train'
     """
     inputs, outputs = math.prod(input_shape), math.prod(image_shape)
     parameters = inputs * outputs + outputs + (fc_layers - 1) * (outputs * outputs + outputs)
     per_parameter = _TRAINING_BYTES + (2 if dtype.startswith("mixed") else 0)
     activations = 4 * 2 * batch_size * (inputs + fc_layers * outputs)  # values and gradients
-    return MemoryEstimate(parameters, parameters * per_parameter + activations)
+    return MemoryEstimate(parameters, parameters * per_parameter + activations + _FIXED_BYTES)
 
 
 def _available_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:

@@ -16,7 +16,7 @@ def test_memory_estimate_counted_by_hand():
     estimate = automap_memory_estimate(SINOGRAM, IMAGE, fc_layers=2, batch_size=1)
     parameters = (60 * 64 + 64) + (64 * 64 + 64)
     assert estimate.parameters == parameters
-    assert estimate.bytes == 16 * parameters + 4 * 2 * (60 + 2 * 64)
+    assert estimate.bytes == 28 * parameters + 4 * 2 * (60 + 2 * 64) + 64 * 2**20
     # 128 x 128 images: 268 M weights per image-to-image layer, as the mission says.
     assert automap_memory_estimate((128, 128, 1), (128, 128, 1), 1).parameters == 128**4 + 128**2
 
@@ -24,7 +24,7 @@ def test_memory_estimate_counted_by_hand():
 def test_a_configuration_that_does_not_fit_is_refused_with_the_estimate():
     with pytest.raises(
         ValueError,
-        match=r"AUTOMAP FC layers: 8,064 parameters, about 0\.00 GiB "
+        match=r"AUTOMAP FC layers: 8,064 parameters, about 0\.06 GiB "
         r"to train, but only 0\.00 GiB are available "
         r"\(memory_limit\)",
     ):
