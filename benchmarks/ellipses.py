@@ -1,102 +1,95 @@
-"""Reconstruction on the dival "ellipses" protocol: FBP baseline (one function per method).
+"""Reconstruction on the dival "ellipses" protocol: FBP, AUTOMAP, FBP + U-Net (with/without GAN).
 
 Usage::
 
-    python benchmarks/ellipses.py [--n-test 1000] [--n-validation 200] [--quick]
+    python benchmarks/ellipses.py [--n-test 1000] [--n-validation 200] [--train-images 4000]
+        [--steps N | --steps automap=400 fbp+unet=800 ...] [--methods fbp automap ...]
+        [--work DIR] [--quick]
 
-Builds the first ``--n-test`` test and ``--n-validation`` validation samples
-of the protocol (`kerastrans.tomo.ellipses.EllipsesProtocol`, timed), runs
-every method in `METHODS` and scores it as dival does (PSNR/SSIM with the data
-range of each ground truth), on all test images and on the first 100 (the
-published figures use 100). Methods tune on validation data only.
+Protocol. Builds the first ``--n-test`` test and ``--n-validation``
+validation samples of the protocol (`kerastrans.tomo.ellipses.EllipsesProtocol`,
+timed), runs every method of ``--methods`` (`_ellipses_methods.METHODS`) and
+scores its test reconstructions as dival does (PSNR/SSIM with the data range
+of each ground truth), on all test images and on the first 100 (the published
+figures use 100). Nothing is tuned on test data:
 
-Published FBP (Baguer, Leuschner & Schmidt, Inverse Problems 36, 2020): 24.18
-dB / 0.594 SSIM on 100 test images; our build is faithful when our FBP lands
-within 0.7 dB of that.
+- ``fbp``: Hann filter, frequency scaling grid-searched on the validation samples;
+- ``automap``: one fully connected layer (sinogram -> 128 x 128 grid) and two
+  convolutions, L2 loss, trained on the first ``--train-images`` samples of
+  the train split (sinogram -> phantom);
+- ``fbp+unet``: the pix2pix generator (U-Net) trained with L1 on the same
+  samples, tuned FBP image -> phantom;
+- ``fbp+unet+adv``: the same plus pix2pix's conditional PatchGAN (adversarial x 1).
 
-To add a method: write ``def my_method(data: Data) -> Result`` and register it
-in `METHODS`.
+Networks validate on the first 64 validation samples; each trains for its
+``--steps`` (defaults `_ellipses_methods.BUDGETS`: 7-9 minutes each on the
+idle 2-core CPU, so that the whole default run takes about 30-35 minutes).
+Rows report ``psnr``, ``ssim``, ``n_test``, ``train_images`` and
+``train_hours`` (cumulative over resumed sessions; for ``fbp`` the tuning
+time), plus ``psnr_first100``/``ssim_first100``, ``steps``, ``batch_size``,
+``ms_per_step`` (training wall time per step, validation and checkpoints
+included) and ``parameters`` (AUTOMAP: ``fc_parameters`` and
+``fc_memory_gib``, the model's own training-memory estimate of its FC layer).
+
+Resuming. Datasets and runs live under ``--work`` (default
+``benchmarks/work/ellipses``): re-running the same command reuses the
+datasets, resumes an interrupted training and reuses finished ones; more
+``--steps`` later continue a finished run (its cosine schedule stretched over
+the new length). Another ``--train-images`` builds its own datasets and runs
+in the same folder. The issue's 2-hour version, about 4 x the default
+budget, is ``--train-images 16000 --steps automap=2000 fbp+unet=3200
+fbp+unet+adv=2000`` (estimated at 1.5-2 hours on the idle machine).
+
+Results. ``benchmarks/results/ellipses.json`` (and ``.png``: test samples
+side by side and a PSNR bar chart against the published figures) are written
+by a full run only. With ``--methods`` a run rewrites the rows of the methods
+it ran and keeps the other methods' rows from the previous JSON as they were
+(each keeps its own ``n_test`` and ``train_images``; the JSON's ``command`` is
+the last run's). ``--quick`` checks the whole chain on tiny sizes (a few
+steps, 8 test images) in ``<work>-quick`` and writes nothing to results/.
+
+Published (Baguer, Leuschner & Schmidt, Inverse Problems 36, 2020; 100 test
+images, 32,000 training images): FBP 24.18 dB, iRadonMap 28.02, FBP + U-Net
+29.36, learned primal-dual 32.27. Goals: our FBP within 0.7 dB of the
+published one (the build is faithful); AUTOMAP above iRadonMap; FBP + U-Net
+above 29.36 dB; within the 2-hour CPU budget.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import shlex
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from _common import RESULTS, print_table, save_figure, write_results
+from _ellipses_methods import BUDGETS, METHODS, Data, Result, Settings, build_data
+from _training import add_work_arguments
 
 from kerastrans.metrics import evaluate
-from kerastrans.tomo.baseline import evaluate_fbp, tune_fbp
-from kerastrans.tomo.ellipses import EllipsesProtocol
 
 NAME = "ellipses"
-#: Published figures on the first 100 test images (Baguer et al. 2020).
-PUBLISHED = {"fbp": {"psnr": 24.18, "ssim": 0.594}}
+#: Published figures on the first 100 test images (Baguer et al. 2020), by our row they
+#: are compared with: ``(published method, PSNR dB, SSIM, goal)``; a goal row must beat it.
+PUBLISHED = {
+    "fbp": ("FBP", 24.18, 0.594, False),
+    "automap": ("iRadonMap", 28.02, 0.877, True),
+    "fbp+unet": ("FBP + U-Net", 29.36, 0.899, True),
+}
+#: The best published method, drawn as a line in the bar chart.
+LEARNED_PRIMAL_DUAL = 32.27
 #: How far our FBP may land from the published one for the build to count as faithful.
 FAITHFUL_DB = 0.7
-
-
-@dataclasses.dataclass
-class Data:
-    """The benchmark data: float32 stacks without a channel axis."""
-
-    protocol: EllipsesProtocol
-    validation_inputs: np.ndarray
-    validation_targets: np.ndarray
-    test_inputs: np.ndarray
-    test_targets: np.ndarray
-
-
-@dataclasses.dataclass
-class Result:
-    """What a method returns: its test reconstructions and extra row keys."""
-
-    reconstructions: np.ndarray
-    extra: dict
-
-
-def build_data(n_validation: int, n_test: int) -> tuple[Data, dict]:
-    """Simulate the splits; return the data and a timing row."""
-    protocol = EllipsesProtocol()
-    stacks, seconds = {}, {}
-    for split, count in (("validation", n_validation), ("test", n_test)):
-        start = time.perf_counter()
-        records = list(protocol.examples(split, count))
-        seconds[split] = time.perf_counter() - start
-        stacks[split] = [np.stack([r[key][..., 0] for r in records]) for key in ("input", "target")]
-    data = Data(protocol, *stacks["validation"], *stacks["test"])
-    row = {
-        "method": "build-test-data",
-        "seconds": seconds["test"],
-        "n_test": n_test,
-        "ms_per_image": 1e3 * seconds["test"] / max(n_test, 1),
-        "validation_seconds": seconds["validation"],
-    }
-    return data, row
-
-
-def fbp_method(data: Data) -> Result:
-    """FBP, Hann filter, frequency scaling grid-searched on the validation split."""
-    geometry = data.protocol.geometry()
-    tuning = tune_fbp(data.validation_inputs, data.validation_targets, geometry)
-    _, recos = evaluate_fbp(
-        data.test_inputs, data.test_targets, geometry, frequency_scaling=tuning.frequency_scaling
-    )
-    extra = {
-        "frequency_scaling": tuning.frequency_scaling,
-        "validation_psnr": tuning.psnr,
-        "n_validation": tuning.n,
-    }
-    return Result(recos, extra)
-
-
-#: Methods run by this benchmark, by row name.
-METHODS: dict[str, Callable[[Data], Result]] = {"fbp": fbp_method}
+#: The issue's budget for a whole run, hours.
+BUDGET_HOURS = 2.0
+#: Columns of the printed table of the methods.
+COLUMNS = (
+    "method", "psnr", "ssim", "n_test", "psnr_first100", "ssim_first100", "train_images",
+    "train_hours", "steps", "batch_size", "ms_per_step", "parameters", "seconds",
+)  # fmt: skip
 
 
 def score(name: str, result: Result, data: Data, seconds: float) -> dict:
@@ -116,14 +109,37 @@ def score(name: str, result: Result, data: Data, seconds: float) -> dict:
     }
 
 
-def plot(data: Data, results: dict[str, Result], rows: list[dict], path: Path) -> None:
-    """Sample images (ground truth and each method) and a PSNR bar chart vs published."""
+def verdicts(rows: list[dict]) -> list[str]:
+    """One line per row with a published figure: ours on the first 100 vs published."""
+    lines = []
+    for row in rows:
+        if row["method"] not in PUBLISHED:
+            continue
+        label, psnr, ssim, goal = PUBLISHED[row["method"]]
+        gap = row["psnr_first100"] - psnr
+        if goal:
+            state = "met" if gap > 0 else "NOT met"
+            verdict = f"goal: above {label}: {state}"
+        else:
+            state = "faithful" if abs(gap) <= FAITHFUL_DB else "NOT faithful"
+            verdict = f"{state}, tolerance {FAITHFUL_DB} dB"
+        lines.append(
+            f"{row['method']}: first 100 test images {row['psnr_first100']:.2f} dB / "
+            f"{row['ssim_first100']:.3f} ({row['n_test']} images: {row['psnr']:.2f} dB / "
+            f"{row['ssim']:.3f}) vs published {label} {psnr:.2f} dB / {ssim:.3f} "
+            f"({gap:+.2f} dB; {verdict})"
+        )
+    return lines
+
+
+def plot(data: Data, results: dict[str, Result], rows: list[dict], path: Path) -> Path:
+    """Test samples (ground truth and each method run) and a PSNR bar chart vs published."""
     import matplotlib.pyplot as plt
 
     samples = range(min(3, len(data.test_targets)))
     columns = 1 + len(results)
-    figure = plt.figure(figsize=(2.3 * columns + 5, 2.3 * len(samples)), layout="constrained")
-    grid = figure.add_gridspec(len(samples), columns + 2)
+    figure = plt.figure(figsize=(2.3 * columns + 7, 2.3 * len(samples)), layout="constrained")
+    grid = figure.add_gridspec(len(samples), columns + 3)
     for row, index in enumerate(samples):
         images = {"ground truth": data.test_targets[index]}
         images.update({name: result.reconstructions[index] for name, result in results.items()})
@@ -133,56 +149,124 @@ def plot(data: Data, results: dict[str, Result], rows: list[dict], path: Path) -
             axis.set_axis_off()
             axis.set_title(f"{title} #{index}", fontsize=8)
     bars = figure.add_subplot(grid[:, columns:])
-    methods = [r for r in rows if "psnr_first100" in r]
-    labels, values = [], []
-    for r in methods:
+    labels, values, colours = [], [], []
+    for r in (r for r in rows if "psnr_first100" in r):
         labels += [f"{r['method']}\n(ours, 100)", f"{r['method']}\n(ours, {r['n_test']})"]
         values += [r["psnr_first100"], r["psnr"]]
+        colours += ["C0", "C0"]
         if r["method"] in PUBLISHED:
-            labels.append(f"{r['method']}\n(published, 100)")
-            values.append(PUBLISHED[r["method"]]["psnr"])
-    drawn = bars.bar(range(len(values)), values, color=["C0", "C0", "C1"] * len(methods))
+            label, psnr, *_ = PUBLISHED[r["method"]]
+            labels.append(f"{label}\n(published, 100)")
+            values.append(psnr)
+            colours.append("C1")
+    drawn = bars.bar(range(len(values)), values, color=colours)
     bars.bar_label(drawn, fmt="%.2f", fontsize=7)
-    bars.set_xticks(range(len(values)), labels, fontsize=7)
-    bars.set_ylim(min(values) - 2, max(values) + 1)
+    bars.axhline(LEARNED_PRIMAL_DUAL, color="C2", linestyle="--", linewidth=1)
+    bars.text(0, LEARNED_PRIMAL_DUAL + 0.2, "learned primal-dual (published)", fontsize=7)
+    bars.set_xticks(range(len(values)), labels, fontsize=6, rotation=45, ha="right")
+    bars.set_ylim(min(values) - 2, max(*values, LEARNED_PRIMAL_DUAL) + 1.5)
     bars.set_ylabel("PSNR (dB)")
     bars.set_title("ellipses test set")
-    save_figure(figure, path)
+    return save_figure(figure, path)
+
+
+def parse_steps(values: list[str] | None, methods: list[str]) -> dict[str, int]:
+    """``--steps``: one count for every learned method, or ``method=count`` pairs.
+
+    Raises:
+        SystemExit: (argparse style) for an unknown method or a count < 1.
+    """
+    steps = {name: budget.steps for name, budget in BUDGETS.items()}
+    for value in values or []:
+        name, _, count = value.rpartition("=")
+        names = [name] if name else [m for m in methods if m in BUDGETS]
+        if any(n not in BUDGETS for n in names) or not count.isdigit() or int(count) < 1:
+            raise SystemExit(
+                f"--steps takes N or METHOD=N with METHOD in {sorted(BUDGETS)} and N >= 1, "
+                f"got {value!r}"
+            )
+        steps.update(dict.fromkeys(names, int(count)))
+    return steps
+
+
+def merge_rows(rows: list[dict], path: Path) -> tuple[list[dict], list[str]]:
+    """Rows of this run, plus the previous JSON's rows of methods this run did not run."""
+    if not path.is_file():
+        return rows, []
+    ran = {row["method"] for row in rows}
+    kept = [
+        r for r in json.loads(path.read_text(encoding="utf-8"))["rows"] if r["method"] not in ran
+    ]
+    order = [*METHODS, "build-test-data", "wall-time"]
+    merged = sorted(
+        [*rows, *kept],
+        key=lambda r: order.index(r["method"]) if r["method"] in order else len(order),
+    )
+    return merged, [r["method"] for r in kept]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-test", type=int, default=1000, help="test images (default 1000)")
     parser.add_argument("--n-validation", type=int, default=200, help="validation images")
-    parser.add_argument("--quick", action="store_true", help="100 test, 50 validation images")
-    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(METHODS))
+    parser.add_argument(
+        "--train-images", type=int, default=4000, help="train samples of the networks (4000)"
+    )
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        metavar="[METHOD=]N",
+        help="training steps: N for every network, or METHOD=N "
+        + ", ".join(f"(default {m}={b.steps})" for m, b in BUDGETS.items()),
+    )
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    add_work_arguments(parser, NAME)
     args = parser.parse_args(argv)
-    n_test, n_validation = (100, 50) if args.quick else (args.n_test, args.n_validation)
+    start = time.perf_counter()
+    methods = [m for m in METHODS if m in args.methods]
+    steps = parse_steps(args.steps, methods)
+    budgets = {name: dataclasses.replace(b, steps=steps[name]) for name, b in BUDGETS.items()}
+    settings = Settings(args.work, args.train_images, budgets)
+    n_test, n_validation = args.n_test, args.n_validation
+    if args.quick:
+        n_test, n_validation = 8, 16
+        budgets = {n: dataclasses.replace(b, steps=2, batch_size=2) for n, b in budgets.items()}
+        settings = Settings(Path(f"{args.work}-quick"), 16, budgets, validation_images=4)
 
     data, build_row = build_data(n_validation, n_test)
     rows, results = [], {}
-    for name in args.methods:
-        start = time.perf_counter()
-        results[name] = METHODS[name](data)
-        rows.append(score(name, results[name], data, time.perf_counter() - start))
-    rows.append(build_row)
+    for name in methods:
+        begin = time.perf_counter()
+        results[name] = METHODS[name](data, settings)
+        rows.append(score(name, results[name], data, time.perf_counter() - begin))
+    hours = (time.perf_counter() - start) / 3600.0
+    trained = sum(r["train_hours"] for r in rows if r["method"] != "fbp" and "train_hours" in r)
+    timing = [build_row, {"method": "wall-time", "hours": hours, "train_hours": trained}]
+    rows += timing
 
-    print_table(rows)
-    for row in rows:
-        if row["method"] in PUBLISHED:
-            published = PUBLISHED[row["method"]]
-            gap = row["psnr_first100"] - published["psnr"]
-            verdict = "faithful" if abs(gap) <= FAITHFUL_DB else "NOT faithful"
-            print(
-                f"\n{row['method']}: first 100 test images {row['psnr_first100']:.2f} dB / "
-                f"{row['ssim_first100']:.3f} vs published {published['psnr']:.2f} dB / "
-                f"{published['ssim']:.3f} ({gap:+.2f} dB: {verdict}, tolerance {FAITHFUL_DB} dB)"
-            )
-    plot(data, results, rows, RESULTS / f"{NAME}.png")
-    command = "python benchmarks/ellipses.py" + (
-        " --quick" if args.quick else f" --n-test {n_test} --n-validation {n_validation}"
+    folder = settings.work if args.quick else RESULTS
+    merged, kept = (rows, []) if args.quick else merge_rows(rows, RESULTS / f"{NAME}.json")
+    print()
+    print_table([r for r in merged if r["method"] in METHODS], COLUMNS)
+    for row in timing:
+        print()
+        print_table([row])
+    if kept:
+        print(f"\nrows kept from the previous results (not re-run): {', '.join(kept)}")
+    print()
+    print("\n".join(verdicts(rows)))
+    state = "met" if hours <= BUDGET_HOURS else "NOT met"
+    print(
+        f"wall time of this command: {hours:.2f} h (training of its networks, summed over "
+        f"resumed sessions: {trained:.2f} h); goal: within {BUDGET_HOURS:.0f} h: {state}"
     )
-    write_results(NAME, command, rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    figure = plot(data, results, merged, folder / f"{NAME}.png")
+    print(f"figure: {figure}")
+    if not args.quick:
+        arguments = sys.argv[1:] if argv is None else list(argv)
+        command = shlex.join(["python", f"benchmarks/{NAME}.py", *arguments])
+        print(f"results: {write_results(NAME, command, merged)}")
     return 0
 
 

@@ -1,0 +1,377 @@
+"""The methods of ``ellipses.py``: FBP and the learned reconstructions, one function each.
+
+Every method takes the benchmark `Data` (the simulated validation and test
+splits of `kerastrans.tomo.ellipses.EllipsesProtocol`) and the `Settings` of
+the run, and returns its test reconstructions (`Result`). Nothing here looks
+at the test targets: FBP is tuned on the validation split, the networks train
+on the train split and validate on the first validation images.
+
+The learned methods keep what they build under ``settings.work``:
+
+- ``datasets/sinogram-<n>``: the first ``n`` train samples of the protocol,
+  noisy sinogram -> phantom (AUTOMAP), plus the first validation samples;
+- ``datasets/fbp-<n>-hann<s>``: the same samples, FBP image (Hann filter,
+  frequency scaling ``s`` tuned on validation) -> phantom (the U-Nets),
+  computed from the stored sinograms;
+- ``runs/<method>-<n>``: one `kerastrans.training.fit` run per method,
+  trained through ``_training.train``, so a re-run reuses the datasets,
+  resumes an interrupted run and reuses a finished one; asking for more
+  ``--steps`` continues a finished run.
+
+Scripts import this module as ``from _ellipses_methods import ...``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+from _training import build_dataset, train, train_hours
+from tqdm.auto import tqdm
+
+from kerastrans.config import Config, DataConfig, ModelConfig, TrainingConfig, Window
+from kerastrans.tomo.baseline import FbpTuning, tune_fbp
+from kerastrans.tomo.ellipses import EllipsesProtocol
+from kerastrans.tomo.geometry import GeometrySpec
+from kerastrans.tomo.operators import fbp_reconstruct
+
+__all__ = [
+    "BUDGETS",
+    "METHODS",
+    "Budget",
+    "Data",
+    "Result",
+    "Settings",
+    "automap_method",
+    "build_data",
+    "fbp_method",
+    "fbp_unet_adversarial_method",
+    "fbp_unet_method",
+]
+
+#: Window of the targets of every network, ``(base, range)`` in phantom units: [-0.1, 1.1]
+#: -> [-1, 1], so that the background (0) and the brightest ellipse (1) lie inside the
+#: range of the U-Net's tanh output instead of at its asymptotes.
+TARGET_WINDOW = (-0.1, 1.2)
+#: Window of the U-Nets' FBP inputs: [-0.5, 1.5] holds FBP's under- and overshoots.
+FBP_WINDOW = (-0.5, 2.0)
+#: FBP images per call when the FBP dataset is computed from the sinograms.
+_FBP_CHUNK = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """How one learned method trains: ``steps`` Adam steps of ``batch_size`` whole images.
+
+    Attributes:
+        steps: Optimizer steps (rounded up to whole epochs of `Settings.steps_per_epoch`).
+        batch_size: Images per step.
+        learning_rate: Initial Adam rate of the network, decayed by a cosine to 0.
+    """
+
+    steps: int
+    batch_size: int
+    learning_rate: float
+
+
+#: Default budgets, sized for 7-9 minutes of training each on the idle 2-core machine
+#: (measured under load: AUTOMAP 2.3-3.6 s per step of 32, U-Net 1.3 s per step of 8,
+#: with the PatchGAN 2.1 s; about half of that idle).
+BUDGETS = {
+    "automap": Budget(steps=400, batch_size=32, learning_rate=1e-3),
+    "fbp+unet": Budget(steps=800, batch_size=8, learning_rate=1e-3),
+    "fbp+unet+adv": Budget(steps=500, batch_size=8, learning_rate=1e-3),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What the learned methods need besides the data.
+
+    Attributes:
+        work: Folder of the datasets and runs (re-running resumes there).
+        train_images: Samples of the protocol's train split the networks learn from.
+        budgets: `Budget` of each learned method, by row name.
+        validation_images: First validation samples the runs validate on.
+        steps_per_epoch: Steps between validations and end-of-epoch checkpoints.
+    """
+
+    work: Path
+    train_images: int
+    budgets: Mapping[str, Budget]
+    validation_images: int = 64
+    steps_per_epoch: int = 100
+
+
+@dataclasses.dataclass
+class Data:
+    """The benchmark data (float32 stacks without a channel axis) and the tuned FBP."""
+
+    protocol: EllipsesProtocol
+    validation_inputs: np.ndarray
+    validation_targets: np.ndarray
+    test_inputs: np.ndarray
+    test_targets: np.ndarray
+    #: Wall seconds `fbp_tuning` took (0 until it is computed).
+    tuning_seconds: float = 0.0
+
+    @functools.cached_property
+    def fbp_tuning(self) -> FbpTuning:
+        """Hann FBP with the frequency scaling of best mean PSNR on the validation split."""
+        start = time.perf_counter()
+        tuning = tune_fbp(self.validation_inputs, self.validation_targets, self.geometry)
+        self.tuning_seconds = time.perf_counter() - start
+        return tuning
+
+    @functools.cached_property
+    def test_fbp(self) -> np.ndarray:
+        """The tuned FBP of the test sinograms ``(N, 128, 128)``."""
+        return self.fbp(self.test_inputs)
+
+    @property
+    def geometry(self) -> GeometrySpec:
+        """The protocol's geometry."""
+        return self.protocol.geometry()
+
+    def fbp(self, sinograms: np.ndarray) -> np.ndarray:
+        """The tuned FBP of a stack of sinograms ``(N, 30, 183)``."""
+        scaling = self.fbp_tuning.frequency_scaling
+        return fbp_reconstruct(sinograms, self.geometry, frequency_scaling=scaling)
+
+
+@dataclasses.dataclass
+class Result:
+    """What a method returns: its test reconstructions ``(N, 128, 128)`` and extra row keys."""
+
+    reconstructions: np.ndarray
+    extra: dict
+
+
+def build_data(n_validation: int, n_test: int) -> tuple[Data, dict]:
+    """Simulate the first validation and test samples; return them and a timing row."""
+    protocol = EllipsesProtocol()
+    stacks, seconds = {}, {}
+    for split, count in (("validation", n_validation), ("test", n_test)):
+        start = time.perf_counter()
+        records = list(protocol.examples(split, count))
+        seconds[split] = time.perf_counter() - start
+        stacks[split] = [np.stack([r[key][..., 0] for r in records]) for key in ("input", "target")]
+    data = Data(protocol, *stacks["validation"], *stacks["test"])
+    row = {
+        "method": "build-test-data",
+        "seconds": seconds["test"],
+        "n_test": n_test,
+        "ms_per_image": 1e3 * seconds["test"] / max(n_test, 1),
+        "validation_seconds": seconds["validation"],
+    }
+    return data, row
+
+
+def fbp_method(data: Data, settings: Settings) -> Result:
+    """FBP, Hann filter, frequency scaling grid-searched on the validation split."""
+    tuning = data.fbp_tuning
+    extra = {
+        "train_images": 0,
+        "train_hours": data.tuning_seconds / 3600.0,
+        "frequency_scaling": tuning.frequency_scaling,
+        "validation_psnr": tuning.psnr,
+        "n_validation": tuning.n,
+    }
+    return Result(data.test_fbp, extra)
+
+
+def automap_method(data: Data, settings: Settings) -> Result:
+    """AUTOMAP: one fully connected layer (sinogram -> 128 x 128, tanh), then two 5 x 5 convs.
+
+    The reference code's approach (FC layers, then convolutions on their
+    output). One FC layer of 30 x 183 x 128 x 128 = 90 M weights is what the
+    2-core CPU can train in minutes (two, 358 M weights, need 5.3 GiB and four
+    times the time per step); the refinement is a 32-channel 5 x 5
+    convolution and a 5 x 5 convolution to the image, linear output, L2 loss.
+    The sinogram window is centred on the train split's mean value and holds
+    its whole range (centred inputs train the FC layer faster).
+    """
+    from kerastrans.models import automap_memory_estimate
+
+    dataset = _sinogram_dataset(data, settings)
+    model = ModelConfig(
+        kind="automap",
+        fc_layers=1,
+        generator={"base_channels": 32, "max_channels": 32, "residual_blocks": 0},
+    )
+    input_window = _centred_window(dataset)
+    config = _config("automap", dataset, settings, model, {}, input_window, augment={})
+    result = _learned("automap", config, data.test_inputs, settings)
+    shapes = [(*stack.shape[1:], 1) for stack in (data.test_inputs, data.test_targets)]
+    estimate = automap_memory_estimate(*shapes, fc_layers=1)
+    result.extra.update(
+        {
+            "fc_parameters": estimate.parameters,
+            "fc_memory_gib": estimate.bytes / 2**30,
+            "sinogram_window_low": input_window.low,
+            "sinogram_window_high": input_window.high,
+        }
+    )
+    return result
+
+
+def fbp_unet_method(data: Data, settings: Settings) -> Result:
+    """FBP + U-Net: the pix2pix generator (U-Net, 4 levels, 32-256 channels) on tuned FBP, L1."""
+    return _fbp_unet("fbp+unet", data, settings, {"l1": 100.0, "adversarial": 0.0})
+
+
+def fbp_unet_adversarial_method(data: Data, settings: Settings) -> Result:
+    """The same U-Net with pix2pix's conditional PatchGAN: L1 x 100 + adversarial x 1."""
+    return _fbp_unet("fbp+unet+adv", data, settings, {"l1": 100.0, "adversarial": 1.0})
+
+
+#: Methods run by the benchmark, by row name, in the order of the table.
+METHODS: dict[str, Callable[[Data, Settings], Result]] = {
+    "fbp": fbp_method,
+    "automap": automap_method,
+    "fbp+unet": fbp_unet_method,
+    "fbp+unet+adv": fbp_unet_adversarial_method,
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Learned methods: datasets, configs, training, prediction.
+
+
+def _fbp_unet(name: str, data: Data, settings: Settings, losses: dict) -> Result:
+    dataset = _fbp_dataset(data, settings)
+    augment = {"flip_left_right": True, "flip_up_down": True}
+    model = ModelConfig(kind="pix2pix")
+    config = _config(name, dataset, settings, model, losses, Window(*FBP_WINDOW), augment)
+    result = _learned(name, config, data.test_fbp, settings)
+    result.extra["frequency_scaling"] = data.fbp_tuning.frequency_scaling
+    return result
+
+
+def _config(
+    name: str,
+    dataset: Path,
+    settings: Settings,
+    model: ModelConfig,
+    losses: dict,
+    input_window: Window,
+    augment: dict,
+) -> Config:
+    """The `kerastrans.config.Config` of the run of method ``name`` (see `Budget`)."""
+    budget = settings.budgets[name]
+    steps_per_epoch = min(settings.steps_per_epoch, budget.steps)
+    return Config(
+        data=DataConfig(
+            dataset=str(dataset.resolve()),
+            eval_split="validation",
+            input_window=input_window,
+            target_window=Window(*TARGET_WINDOW),
+            augment=augment,
+            batch_size=budget.batch_size,
+            seed=0,
+        ),
+        model=model,
+        losses=losses or None,
+        training=TrainingConfig(
+            epochs=-(-budget.steps // steps_per_epoch),
+            steps_per_epoch=steps_per_epoch,
+            g_learning_rate=budget.learning_rate,
+            schedule={"kind": "cosine"},
+            checkpoint_every=steps_per_epoch,
+            grid_images=2,
+        ),
+    )
+
+
+def _learned(name: str, config: Config, test_inputs: np.ndarray, settings: Settings) -> Result:
+    """Train (or resume, or reuse) the run of ``config``, then reconstruct ``test_inputs``."""
+    from kerastrans.runs import load_run
+
+    print(f"\n== {name}: training", flush=True)
+    slug = name.replace("+", "_")
+    run_dir = train(config, settings.work / "runs" / f"{slug}-{settings.train_images}")
+    run = load_run(run_dir)
+    translator = run.translator()
+    batch = 32
+    outputs = [
+        np.asarray(translator(test_inputs[start : start + batch, ..., None]))[..., 0]
+        for start in tqdm(range(0, len(test_inputs), batch), desc=f"{name}: test", unit="batch")
+    ]
+    training = run.config.training
+    steps = training.epochs * training.steps_per_epoch
+    hours = train_hours(run_dir)
+    extra = {
+        "train_images": settings.train_images,
+        "train_hours": hours,
+        "steps": steps,
+        "batch_size": run.config.data.batch_size,
+        "ms_per_step": 3.6e6 * hours / steps,  # validation, checkpoints and tracing included
+        "parameters": run.model.generator.count_params(),
+    }
+    return Result(np.concatenate(outputs), extra)
+
+
+def _centred_window(dataset: Path) -> Window:
+    """The `Window` centred on the mean input of the train split that holds all its values."""
+    from kerastrans.data.records import read_summary
+
+    stats = read_summary(dataset).splits["train"].features["input"]
+    half = max(stats.max - stats.mean, stats.mean - stats.min)
+    return Window(stats.mean - half, 2.0 * half)
+
+
+def _sinogram_dataset(data: Data, settings: Settings) -> Path:
+    """Noisy sinogram -> phantom: ``train_images`` train samples and the first validation ones."""
+    n, count = settings.train_images, min(settings.validation_images, len(data.validation_inputs))
+    splits = {
+        "train": data.protocol.examples("train", n),
+        "validation": _records(data.validation_inputs[:count], data.validation_targets[:count]),
+    }
+    metadata = {
+        **data.protocol.metadata(),
+        "train_images": n,
+        "validation_images": count,
+    }
+    path = settings.work / "datasets" / f"sinogram-{n}"
+    return build_dataset(path, splits, metadata, "dival ellipses: noisy sinogram -> phantom")
+
+
+def _fbp_dataset(data: Data, settings: Settings) -> Path:
+    """Tuned FBP image -> phantom, computed from the samples of `_sinogram_dataset`."""
+    source = _sinogram_dataset(data, settings)
+    scaling = data.fbp_tuning.frequency_scaling
+    splits = {split: _fbp_records(data, source, split) for split in ("train", "validation")}
+    metadata = {
+        "source": source.name,
+        "fbp": {"filter": "Hann", "frequency_scaling": scaling, "tuned_on": "validation"},
+        "units": {"input": "phantom value (FBP)", "target": "phantom value"},
+    }
+    path = settings.work / "datasets" / f"fbp-{settings.train_images}-hann{scaling:.2f}"
+    return build_dataset(path, splits, metadata, "dival ellipses: tuned FBP -> phantom")
+
+
+def _fbp_records(data: Data, source: Path, split: str) -> Iterator[dict]:
+    """The examples of ``split`` of the sinogram dataset ``source`` with FBP images as inputs."""
+    import tensorflow_datasets as tfds
+
+    from kerastrans.data.records import load_builder
+
+    stored = load_builder(source).as_dataset(split=split, shuffle_files=False)
+    for chunk in tfds.as_numpy(stored.batch(_FBP_CHUNK)):
+        images = data.fbp(chunk["input"][..., 0])
+        for image, target, key in zip(images, chunk["target"], chunk["id"], strict=True):
+            yield {"input": image[..., None], "target": target, "id": key.decode()}
+
+
+def _records(inputs: np.ndarray, targets: np.ndarray) -> Iterator[dict]:
+    """Paired records of stacks without a channel axis (ids ``validation-00000``, ...)."""
+    for index, (image, target) in enumerate(zip(inputs, targets, strict=True)):
+        yield {
+            "input": image[..., None],
+            "target": target[..., None],
+            "id": f"validation-{index:05d}",
+        }
