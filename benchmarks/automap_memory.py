@@ -7,9 +7,10 @@ Usage::
 
 AUTOMAP's fully connected (FC) layers take ``(sinogram pixels) x (image
 pixels)`` weights, so `kerastrans.models.Automap` estimates their training
-memory (`kerastrans.models.automap_memory_estimate`: float32 weight, gradient
-and two Adam moments per FC parameter, + a 16-bit copy under mixed
-precision, + the FC activations and their gradients) and refuses to build a
+memory (`kerastrans.models.automap_memory_estimate`: 28 bytes per FC
+parameter in float32 (weight, gradient, two Adam moments and three transient
+copies at the peak), + a 16-bit copy under mixed precision, + the FC
+activations and their gradients, + 64 MiB for the build and the traced step) and refuses to build a
 configuration whose estimate exceeds the memory limit (default
 ``MemAvailable``).
 
@@ -31,12 +32,15 @@ estimate ~0.1 MB) measures what any model costs besides its FC layers:
 tracing the train step, the convolutional refinement and the runtime's
 caches. Configurations whose estimate is over half of ``MemAvailable`` are
 skipped (stated). Then two configurations are built over a limit and must be
-refused before any weight is made: 128 x 128 with 2 FC layers (5.3 GiB)
+refused before any weight is made: 128 x 128 with 2 FC layers (9.4 GiB)
 under ``memory_limit=1 GiB``, and 512 x 512 with 1 FC layer under the
 default limit (``MemAvailable``); the refusal message is printed.
 
-``bytes_per_param`` is the peak per FC parameter (the estimate counts 16
-bytes in float32, 18 under mixed precision, plus the activations).
+``bytes_per_param`` is the peak per FC parameter (the estimate counts 28
+bytes in float32, 30 under mixed precision, plus the activations and the
+fixed 64 MiB). The per-parameter figure of the estimate was set from this
+benchmark's first run (peaks of 21-29 bytes per parameter, when the estimate
+still counted 16).
 
 Goal: for every configuration whose FC layers dominate (estimate >= 100 MB)
 the estimate bounds the measured peak without being more than twice too
