@@ -3,10 +3,10 @@
 A benchmark that trains keeps everything it builds under one work folder
 (default ``benchmarks/work/<name>/``, not committed): simulated datasets and
 one `kerastrans.training.fit` run directory per method. Running the script
-again reuses the datasets, resumes an interrupted run from its last
-checkpoint and skips a finished one (`kerastrans.data.write_dataset` reuses a
-complete dataset), so a benchmark killed after an hour
-loses at most ``checkpoint_every`` steps. The wall time spent training is
+again reuses the datasets (`build_dataset`: only if built with the same
+settings), resumes an interrupted run from its last checkpoint and skips a
+finished one, so a benchmark killed after an hour loses at most
+``checkpoint_every`` steps. The wall time spent training is
 kept in ``<run>/train_seconds.json`` and summed over resumed sessions, so
 ``train_hours`` in the results is the whole run's, not the last session's.
 
