@@ -30,8 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
-from _training import build_dataset, train, train_hours
-from tqdm.auto import tqdm
+from _training import build_dataset, train, train_hours, translate_stack
 
 from kerastrans.config import Config, DataConfig, ModelConfig, TrainingConfig, Window
 from kerastrans.tomo.baseline import FbpTuning, tune_fbp
@@ -295,12 +294,7 @@ def _learned(name: str, config: Config, test_inputs: np.ndarray, settings: Setti
     slug = name.replace("+", "_")
     run_dir = train(config, settings.work / "runs" / f"{slug}-{settings.train_images}")
     run = load_run(run_dir)
-    translator = run.translator()
-    batch = 32
-    outputs = [
-        np.asarray(translator(test_inputs[start : start + batch, ..., None]))[..., 0]
-        for start in tqdm(range(0, len(test_inputs), batch), desc=f"{name}: test", unit="batch")
-    ]
+    reconstructions = translate_stack(run.translator(), test_inputs, desc=f"{name}: test")
     training = run.config.training
     steps = training.epochs * training.steps_per_epoch
     hours = train_hours(run_dir)
@@ -312,7 +306,7 @@ def _learned(name: str, config: Config, test_inputs: np.ndarray, settings: Setti
         "ms_per_step": 3.6e6 * hours / steps,  # validation, checkpoints and tracing included
         "parameters": run.model.generator.count_params(),
     }
-    return Result(np.concatenate(outputs), extra)
+    return Result(reconstructions, extra)
 
 
 def _centred_window(dataset: Path) -> Window:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
+from tqdm.auto import tqdm
 
 from kerastrans.atomic import atomic_write_text
 
@@ -33,6 +35,7 @@ __all__ = [
     "build_dataset",
     "train",
     "train_hours",
+    "translate_stack",
 ]
 
 #: Default parent of the benchmarks' work folders (datasets, runs); ignored by git.
@@ -117,6 +120,28 @@ def build_dataset(
     counts = ", ".join(f"{name} {split.num_examples}" for name, split in summary.splits.items())
     print(f"{path}: {state} ({counts})")
     return path
+
+
+def translate_stack(
+    translator: Any, images: np.ndarray, *, batch_size: int = 32, desc: str | None = None
+) -> np.ndarray:
+    """Translate a stack ``(N, H, W)`` of one-channel images in batches; return ``(N, H, W)``.
+
+    ``translator`` is a run's `kerastrans.translate.Translator` (physical
+    units in and out), batched by `kerastrans.translate.translate_in_batches`;
+    ``desc`` shows a progress bar with that label.
+    """
+    from kerastrans.translate import translate_in_batches
+
+    items = tqdm(
+        enumerate(images[..., np.newaxis]),
+        total=len(images),
+        desc=desc,
+        unit="image",
+        disable=desc is None,
+    )
+    outputs = dict(translate_in_batches(translator, items, batch_size))
+    return np.stack([outputs[index][..., 0] for index in range(len(images))]).astype(np.float32)
 
 
 def add_work_arguments(parser: argparse.ArgumentParser, name: str) -> None:

@@ -163,7 +163,7 @@ def measure_in_subprocess(name: str, batch_size: int, steps: int) -> dict:
 def refusal_rows() -> list[dict]:
     """Build two configurations over a limit: each must raise before making weights."""
     from kerastrans.models import Automap, automap_memory_estimate
-    from kerastrans.models.automap import _available_memory  # the model's default limit
+    from kerastrans.models.automap import available_memory  # the model's default limit
 
     cases = (
         ("refused: 128, 30x183, 2 FC, limit 1 GiB", (30, 183, 1), (128, 128, 1), 2, 2**30),
@@ -172,7 +172,7 @@ def refusal_rows() -> list[dict]:
     rows = []
     for method, sinogram_shape, image_shape, fc_layers, limit in cases:
         estimate = automap_memory_estimate(sinogram_shape, image_shape, fc_layers)
-        available = limit if limit is not None else _available_memory()
+        available = limit if limit is not None else available_memory()
         start = time.perf_counter()
         try:
             Automap(sinogram_shape, image_shape, fc_layers, memory_limit=limit)
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.config, args.batch_size, args.steps)))
         return 0
     from kerastrans.models import automap_memory_estimate
-    from kerastrans.models.automap import _available_memory  # the model's default limit
+    from kerastrans.models.automap import available_memory  # the model's default limit
 
     names, steps = (QUICK, 2) if args.quick else (tuple(CONFIGS), args.steps)
     rows = []
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         estimate = automap_memory_estimate(
             (angles, detectors, 1), (image, image, 1), fc_layers, args.batch_size, precision
         )
-        available = _available_memory()
+        available = available_memory()
         if available is not None and estimate.bytes > available / 2:
             print(f"{name}: skipped, {estimate} > half of MemAvailable {available / MB:.0f} MB")
             continue

@@ -81,7 +81,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import RESULTS, print_table, save_figure, write_results
-from _training import add_work_arguments, build_dataset, train, train_hours
+from _training import add_work_arguments, build_dataset, train, train_hours, translate_stack
 
 NAME = "modality"
 #: The CycleGAN must beat histogram matching by this many dB (PSNR).
@@ -347,11 +347,8 @@ def histogram_matching(mr: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def cyclegan_outputs(run_dir: Path, mr: np.ndarray) -> np.ndarray:
     """The run's A -> B translator applied to the test MR images (HU)."""
     from kerastrans.runs import load_run
-    from kerastrans.translate import translate_in_batches
 
-    translator = load_run(run_dir).translator("AtoB")
-    outputs = dict(translate_in_batches(translator, enumerate(mr[..., np.newaxis]), 32))
-    return np.stack([outputs[index][..., 0] for index in range(len(mr))])
+    return translate_stack(load_run(run_dir).translator("AtoB"), mr)
 
 
 def score(method: str, images: np.ndarray, targets: np.ndarray, **extra) -> dict:

@@ -22,7 +22,13 @@ import keras
 
 from kerastrans.models.pix2pix import Pix2Pix
 
-__all__ = ["AUTOMAP_REFINEMENT", "Automap", "MemoryEstimate", "automap_memory_estimate"]
+__all__ = [
+    "AUTOMAP_REFINEMENT",
+    "Automap",
+    "MemoryEstimate",
+    "automap_memory_estimate",
+    "available_memory",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +109,7 @@ def automap_memory_estimate(
     return MemoryEstimate(parameters, parameters * per_parameter + activations + _FIXED_BYTES)
 
 
-def _available_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+def available_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
     """``MemAvailable`` of ``/proc/meminfo`` in bytes, or `None` where there is none."""
     try:
         lines = meminfo.read_text(encoding="ascii").splitlines()
@@ -178,7 +184,7 @@ class Automap(Pix2Pix):
         logger.info("%s", estimate)
         limit, source = memory_limit, "memory_limit"
         if limit is None:
-            limit, source = _available_memory(), "MemAvailable in /proc/meminfo"
+            limit, source = available_memory(), "MemAvailable in /proc/meminfo"
         if limit is not None and estimate.bytes > limit:
             raise ValueError(
                 f"{estimate}, but only {limit / _GIB:.2f} GiB are available ({source}); "
