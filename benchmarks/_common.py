@@ -40,9 +40,13 @@ __all__ = [
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def machine() -> str:
-    """Describe this machine as the results JSON does: ``"2-core x86_64 CPU, no GPU"``.
+def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """Describe this machine as the results JSON does.
 
+    For example ``"2-core x86_64 CPU (AMD EPYC, AVX512-BF16), no GPU"``: the
+    CPU's model name and whether it computes bfloat16 natively (AVX512-BF16 or
+    AMX) come from ``cpuinfo`` where it exists, because the project's machine
+    is not always the same CPU and step times differ several-fold between them.
     GPUs are looked up only if TensorFlow is already imported (no import here).
     """
     cores = os.cpu_count() or 1
@@ -50,7 +54,25 @@ def machine() -> str:
     if "tensorflow" in sys.modules:
         gpus = sys.modules["tensorflow"].config.list_physical_devices("GPU")
     gpu = f"{len(gpus)} GPU" if gpus else "no GPU"
-    return f"{cores}-core {platform.machine()} CPU, {gpu}"
+    return f"{cores}-core {platform.machine()} CPU{_cpu_model(cpuinfo)}, {gpu}"
+
+
+def _cpu_model(cpuinfo: Path) -> str:
+    """`` (model name, bfloat16 support)`` from a ``/proc/cpuinfo`` file, or ``""``."""
+    try:
+        lines = cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    native = [name for flag, name in _BF16_FLAGS.items() if flag in flags]
+    bf16 = "+".join(native) if native else "no native bfloat16"
+    return f" ({fields.get('model name', 'unknown model')}, {bf16})"
+
+
+#: CPU flags of native bfloat16 arithmetic, and how the results name them.
+_BF16_FLAGS = {"avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX-BF16"}
 
 
 def write_results(

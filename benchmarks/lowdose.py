@@ -36,12 +36,14 @@ Goal: at least +4.5 dB PSNR over the low-dose input on the held-out test
 phantoms (RED-CNN's gain on the public abdomen benchmark); the real-CT gain is
 reported alongside. Nothing is tuned on a test split.
 
-Compute: about 18 minutes on the 2-core CPU with the defaults (data ~1.5
-min, ~0.27 s per L1 step, ~0.5 s per L1 + adversarial step). Re-running
-resumes: data and runs live in ``--work`` (default
-``benchmarks/work/lowdose``). The ~2-hour version is ``--epochs 60 --work
-benchmarks/work/lowdose-2h`` (in the same ``--work``, more epochs continue the
-finished runs, their cosine schedule stretched over the new length).
+Compute, measured on the idle 2-core CPU: ~80 ms per L1 step and ~110 ms
+per L1 + adversarial step, so the defaults (1,200 steps per run) should take
+about 6 minutes. Re-running resumes: data and runs live in ``--work``
+(default ``benchmarks/work/lowdose``). The long version, ``--epochs 56 --train-images
+1024 --work benchmarks/work/lowdose-2h`` (8,400 steps per run), took 36
+minutes for the whole command, inside the issue's 2-hour budget. In the same
+``--work``, more epochs continue the finished runs, their cosine schedule
+stretched over the new length.
 ``--quick`` checks the whole chain on tiny sizes in ``<work>-quick`` and
 writes nothing to ``benchmarks/results``.
 """
