@@ -77,9 +77,9 @@ class Budget:
     learning_rate: float
 
 
-#: Default budgets, sized for 7-9 minutes of training each on the idle 2-core machine
-#: (measured under load: AUTOMAP 2.3-3.6 s per step of 32, U-Net 1.3 s per step of 8,
-#: with the PatchGAN 2.1 s; about half of that idle).
+#: Default budgets: a short run (`ellipses.py` documents the long one). Step times differ
+#: several-fold between the project's machines: on an idle AMD EPYC, AUTOMAP 0.43 s per step
+#: of 32 and the U-Net 0.33 s per step of 8; on a loaded Intel Xeon, 1.5 s and 1.1 s.
 BUDGETS = {
     "automap": Budget(steps=400, batch_size=32, learning_rate=1e-3),
     "fbp+unet": Budget(steps=800, batch_size=8, learning_rate=1e-3),

@@ -22,8 +22,8 @@ figures use 100). Nothing is tuned on test data:
 - ``fbp+unet+adv``: the same plus pix2pix's conditional PatchGAN (adversarial x 1).
 
 Networks validate on the first 64 validation samples; each trains for its
-``--steps`` (defaults `_ellipses_methods.BUDGETS`: 7-9 minutes each on the
-idle 2-core CPU, so that the whole default run takes about 30-35 minutes).
+``--steps`` (defaults `_ellipses_methods.BUDGETS`: a short run, 0.8 hours in
+all on a loaded Intel Xeon).
 Rows report ``psnr``, ``ssim``, ``n_test``, ``train_images`` and
 ``train_hours`` (cumulative over resumed sessions; for ``fbp`` the tuning
 time), plus ``psnr_first100``/``ssim_first100``, ``steps``, ``batch_size``,
@@ -36,9 +36,10 @@ Resuming. Datasets and runs live under ``--work`` (default
 datasets, resumes an interrupted training and reuses finished ones; more
 ``--steps`` later continue a finished run (its cosine schedule stretched over
 the new length). Another ``--train-images`` builds its own datasets and runs
-in the same folder. The issue's 2-hour version, about 4 x the default
-budget, is ``--train-images 16000 --steps automap=2000 fbp+unet=3200
-fbp+unet+adv=2000`` (estimated at 1.5-2 hours on the idle machine).
+in the same folder. The issue's 2-hour version, as measured on an AMD EPYC
+(1.70 h, plus 0.28 h to build the datasets), is ``--train-images 16000
+--steps automap=4500 fbp+unet=4000 fbp+unet+adv=1500 --work
+benchmarks/work/ellipses-2h``.
 
 Results. ``benchmarks/results/ellipses.json`` (and ``.png``: test samples
 side by side and a PSNR bar chart against the published figures) are written
