@@ -63,8 +63,8 @@ def _cpu_model(cpuinfo: Path) -> str:
         lines = cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return ""
-    fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    pairs = (line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in pairs}
     flags = set(fields.get("flags", "").split())
     native = [name for flag, name in _BF16_FLAGS.items() if flag in flags]
     bf16 = "+".join(native) if native else "no native bfloat16"

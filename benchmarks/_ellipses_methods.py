@@ -78,8 +78,9 @@ class Budget:
 
 
 #: Default budgets: a short run (`ellipses.py` documents the long one). Step times differ
-#: several-fold between the project's machines: on an idle AMD EPYC, AUTOMAP 0.43 s per step
-#: of 32 and the U-Net 0.33 s per step of 8; on a loaded Intel Xeon, 1.5 s and 1.1 s.
+#: several-fold between the project's machines: on an idle AMD EPYC, AUTOMAP 0.41-0.44 s per
+#: step of 32, the U-Net ~0.35 s per step of 8 and ~0.49 s with the PatchGAN (progress bar);
+#: on a loaded Intel Xeon, 1.5 s and 1.1 s (validation included).
 BUDGETS = {
     "automap": Budget(steps=400, batch_size=32, learning_rate=1e-3),
     "fbp+unet": Budget(steps=800, batch_size=8, learning_rate=1e-3),
