@@ -15,7 +15,15 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_directory", "atomic_path", "atomic_write_bytes", "atomic_write_text"]
+from kerastrans.errors import file_error
+
+__all__ = [
+    "atomic_directory",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "writable_directory",
+]
 
 
 @contextlib.contextmanager
@@ -99,6 +107,36 @@ def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Itera
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def writable_directory(path: str | os.PathLike) -> Path:
+    """Create folder ``path`` (with its parents) and check that files can be written in it.
+
+    Commands call it before long work, so that an output they cannot write
+    fails at once, in one line, not after the work or as a traceback.
+
+    Args:
+        path: The output folder.
+
+    Returns:
+        ``path`` as a `Path`.
+
+    Raises:
+        DataError: If ``path`` (or a parent) is a file, or the folder cannot
+            be created or written (permissions, read-only file system).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise file_error(path, "is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(prefix=".kerastrans-write-test-", dir=path):
+            pass
+    except (FileExistsError, NotADirectoryError):
+        raise file_error(path, "cannot create the folder: a parent is a file") from None
+    except OSError as error:
+        raise file_error(path, f"cannot write here ({error.strerror or error})") from None
+    return path
 
 
 def _default_mode(base: int) -> int:

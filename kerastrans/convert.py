@@ -7,8 +7,9 @@ with the same relative path:
 - DICOM gives a derived DICOM slice (`kerastrans.io.write_derived_dicom`):
   the source header, a new SOP Instance UID, one new SeriesInstanceUID per
   source series, a RescaleSlope/Intercept that keeps negative HU, the output
-  window as display window. A multi-frame file gives one slice per frame,
-  named ``<name>_0000.dcm``, ``<name>_0001.dcm``, ...;
+  window as display window. A multi-frame file gives one classic slice per
+  frame, named ``<name>_0000.dcm``, ``<name>_0001.dcm``, ... (one derived
+  series, InstanceNumber = frame + 1; NPY stacks likewise ``<name>_0000.npy``);
 - ``png16``: 16-bit PNG of ``round(value - intercept)``, where the intercept
   is the output window's low end rounded down when it is negative (e.g.
   -1024 for CT), else 0; the summary states it;
@@ -19,6 +20,11 @@ Reading runs in a background thread, the model in the calling thread
 second thread, so I/O overlaps inference. Files that cannot be read,
 translated or written are reported one line each and skipped, never
 silently; each output file is written atomically.
+
+The output folder holds a manifest (`kerastrans.manifest`) that says
+``"complete": false`` until the end. Rerunning an interrupted conversion with
+the same input, model, direction and format resumes it: outputs already
+written are kept and the others written (see `ConversionSummary.skipped`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import numpy as np
 from pydicom.uid import generate_uid
 from tqdm.auto import tqdm
 
+from kerastrans import manifest
 from kerastrans.errors import DataError, file_error
 from kerastrans.io import (
     IMAGE_SUFFIXES,
@@ -78,6 +85,8 @@ class ConversionSummary:
         errors: One line per file (or slice) that failed, ``"<path>: <problem>"``.
         ignored: Files under the input folder that are not images.
         png_intercept: For ``png16`` output, the value stored as 0.
+        skipped: Slices already written by an interrupted run of the same
+            conversion, kept (a resumed conversion).
     """
 
     output_dir: Path
@@ -88,6 +97,7 @@ class ConversionSummary:
     errors: tuple[str, ...] = ()
     ignored: int = 0
     png_intercept: float | None = None
+    skipped: int = 0
 
     @property
     def slices_per_second(self) -> float:
@@ -102,6 +112,8 @@ class ConversionSummary:
             f"{self.seconds:.1f} s, {self.slices_per_second:.2f} slices/s "
             f"(model calls {share:.0f} % of the time)",
         ]
+        if self.skipped:
+            lines.append(f"resumed: {self.skipped} slices already written were kept")
         if self.png_intercept is not None:
             lines.append(f"png16: value = stored + ({self.png_intercept:g})")
         if self.ignored:
@@ -119,6 +131,7 @@ def convert(
     batch_size: int = 8,
     output_format: str = "same",
     direction: str = "AtoB",
+    version: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
     on_error: Callable[[str], None] | None = None,
@@ -130,10 +143,16 @@ def convert(
             model) or the path of a run directory or exported SavedModel.
         input_path: A folder (searched recursively) or one image file.
         output_dir: Where outputs go, with the inputs' relative paths. It must
-            be empty or absent unless ``overwrite``, and not inside the input.
+            be empty, absent or the output of an interrupted run of the same
+            conversion (which is resumed) unless ``overwrite``, and not
+            inside the input.
         batch_size: Slices per model call (slices of equal size are batched).
         output_format: One of `FORMATS`.
-        direction: ``"AtoB"`` or ``"BtoA"`` when ``model`` is a run directory.
+        direction: ``"AtoB"``, or ``"BtoA"`` for a CycleGAN run directory or a
+            SavedModel exported with that direction; a translator object
+            that records another direction is refused.
+        version: Version folder when ``model`` is a model folder of
+            numbered SavedModels; by default the highest.
         overwrite: Write into a non-empty ``output_dir``, replacing files.
         progress: Show a progress bar.
         on_error: Called with each error line as it happens (the CLI prints
@@ -146,7 +165,9 @@ def convert(
         ValueError: For a bad ``batch_size``, ``output_format`` or
             ``direction``, or an ``output_dir`` inside the input folder.
         FileExistsError: If ``output_dir`` is not empty and not ``overwrite``.
-        DataError: If ``input_path`` holds no images or ``model`` cannot be loaded.
+        DataError: If ``input_path`` holds no images, ``model`` cannot be
+            loaded or does not hold ``direction``, or ``output_dir`` cannot
+            be written or holds another conversion's output.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
@@ -154,14 +175,27 @@ def convert(
         raise ValueError(f"output_format must be one of {FORMATS}, got {output_format!r}")
     input_path, output_dir = Path(input_path), Path(output_dir)
     root, files = _inputs(input_path)
-    _check_output_dir(output_dir, root if input_path.is_dir() else None, overwrite)
-    translator = (
-        load_translator(model, direction) if isinstance(model, (str, os.PathLike)) else model
-    )
+    _check_output_dir(output_dir, root if input_path.is_dir() else None)
+    if isinstance(model, (str, os.PathLike)):
+        translator = load_translator(model, direction, version=version)
+    elif getattr(model, "direction", direction) != direction:
+        raise ValueError(f"the model translates {model.direction}, not {direction}")
+    else:
+        translator = model
+    settings = {
+        "input": os.fspath(input_path.resolve()),
+        "model": manifest.fingerprint(translator),
+        "direction": direction,
+        "format": output_format,
+    }
+    state = manifest.begin(output_dir, settings, overwrite=overwrite)
     ignored = _count_ignored(root, files) if input_path.is_dir() else 0
-    job = _Conversion(translator, root, output_dir, output_format, on_error)
+    job = _Conversion(translator, root, output_format, on_error, state)
     start = time.perf_counter()
     job.run(files, batch_size, progress)
+    manifest.finish(
+        state, {"files": job.files, "slices": job.slices + job.skipped, "failed": len(job.errors)}
+    )
     return ConversionSummary(
         output_dir=output_dir,
         files=job.files,
@@ -171,6 +205,7 @@ def convert(
         errors=tuple(job.errors),
         ignored=ignored,
         png_intercept=job.png_intercept if output_format == "png16" else None,
+        skipped=job.skipped,
     )
 
 
@@ -184,6 +219,7 @@ class _Source:
     kind: str
     destination: Path
     series_uid: str | None
+    done: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,13 +235,17 @@ class _Read:
 class _Conversion:
     """State of one `convert` run: counters, errors, series UIDs, claimed outputs."""
 
-    def __init__(self, translator, root: Path, output_dir: Path, output_format: str, on_error):
+    def __init__(
+        self, translator, root: Path, output_format: str, on_error, state: manifest.ConversionState
+    ):
         self.translator = translator
         self.root = root
-        self.output_dir = output_dir
+        self.output_dir = state.output_dir
         self.output_format = output_format
         self.on_error = on_error
-        self.files = self.slices = 0
+        self.state = state
+        self.bar: Any = None
+        self.files = self.slices = self.skipped = 0
         self.model_seconds = 0.0
         self.errors: list[str] = []
         self.series_uids: dict[str, str] = {}
@@ -226,6 +266,7 @@ class _Conversion:
             concurrent.futures.ThreadPoolExecutor(1, "kerastrans-write") as writer,
             bar,
         ):
+            self.bar = bar
             reads = _prefetched(reader, _read, files, depth=2 * batch_size)
             pending: collections.deque = collections.deque()
             outputs = translate_in_batches(self._model, self._slices(reads, bar), batch_size)
@@ -235,6 +276,7 @@ class _Conversion:
                     self._collect(pending.popleft())
             while pending:
                 self._collect(pending.popleft())
+            bar.set_postfix(slices=self.slices)
 
     def _model(self, batch: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
@@ -250,9 +292,11 @@ class _Conversion:
             if isinstance(sources, str):
                 self._report(sources)
                 continue
-            self.files += 1
-            bar.set_postfix(slices=self.slices)
-            for source, item in zip(sources, read.slices, strict=True):
+            todo = [(source, item) for source, item in zip(sources, read.slices, strict=True)
+                    if not source.done]  # fmt: skip
+            self.skipped += len(sources) - len(todo)
+            self.files += bool(todo)
+            for source, item in todo:
                 yield source, item.pixels
 
     def _sources(self, read: _Read) -> list[_Source] | str:
@@ -276,11 +320,12 @@ class _Conversion:
                 return str(file_error(read.path, f"output {destination} is already {other}'s"))
             uid = None
             if kind == "dcm":  # one new series per source series (or folder, without a UID)
-                key = item.series or f"folder:{read.path.parent}"
-                if key not in self.series_uids:
-                    self.series_uids[key] = generate_uid()
+                key = item.series or f"folder:{read.path.parent.relative_to(self.root)}"
+                if key not in self.series_uids:  # the same after a resume: seeded by the token
+                    self.series_uids[key] = generate_uid(entropy_srcs=[self.state.token, key])
                 uid = self.series_uids[key]
-            sources.append(_Source(read.path, index, count, kind, destination, uid))
+            done = self.state.resumed and destination.is_file()
+            sources.append(_Source(read.path, index, count, kind, destination, uid, done))
         return sources
 
     def _write(self, source: _Source, pixels: np.ndarray) -> str | None:
@@ -321,6 +366,7 @@ class _Conversion:
         error = future.result()
         if error is None:
             self.slices += 1
+            self.bar.set_postfix(slices=self.slices, refresh=False)
         else:
             self._report(error)
 
@@ -361,13 +407,11 @@ def _inputs(input_path: Path) -> tuple[Path, list[Path]]:
     return input_path, find_images(input_path)
 
 
-def _check_output_dir(output_dir: Path, input_dir: Path | None, overwrite: bool) -> None:
+def _check_output_dir(output_dir: Path, input_dir: Path | None) -> None:
     if input_dir is not None and output_dir.resolve().is_relative_to(input_dir.resolve()):
         raise ValueError(
             f"output_dir must not be inside the input folder {input_dir}, got {output_dir}"
         )
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise FileExistsError(f"{output_dir}: exists and is not empty (--overwrite writes into it)")
 
 
 def _count_ignored(root: Path, images: list[Path]) -> int:

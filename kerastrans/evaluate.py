@@ -13,6 +13,10 @@ to a baseline:
 - ``"auto"`` picks ``"input"`` for equal shapes, else ``"fbp"`` when the
   dataset has a geometry, else none.
 
+With ``direction="BtoA"`` (the second generator of a CycleGAN) the roles of
+the dataset's images swap: its targets are translated and scored against its
+inputs; the baseline is then the target as is (or none).
+
 PSNR and SSIM need a data range: by default ``max - min`` of each ground
 truth (dival's convention, comparable with published tables); a fixed range
 (e.g. the window width, ``data_range="window"``) is used when given.
@@ -39,7 +43,7 @@ from tqdm.auto import tqdm
 from kerastrans.atomic import atomic_path, atomic_write_text
 from kerastrans.errors import file_error
 from kerastrans.metrics import METRICS, mae, psnr, rmse, ssim
-from kerastrans.translate import translate_in_batches
+from kerastrans.translate import DIRECTIONS, translate_in_batches
 
 __all__ = ["BASELINES", "EvaluationReport", "Sample", "evaluate"]
 
@@ -199,6 +203,7 @@ def evaluate(
     num_samples: int = 4,
     fbp_frequency_scaling: float | None = None,
     impl: str | None = None,
+    direction: str = "AtoB",
     progress: bool = True,
 ) -> EvaluationReport:
     """Score a model (and a baseline) on a split of a paired dataset.
@@ -219,6 +224,9 @@ def evaluate(
         fbp_frequency_scaling: FBP cut-off in (0, 1]; `None` tunes it on the
             ``validation`` split (first 32 images), or uses 1 without one.
         impl: ASTRA back-end of the FBP baseline.
+        direction: ``"AtoB"``: ``translator`` maps the dataset's inputs to
+            its targets; ``"BtoA"``: it maps targets to inputs (CycleGAN's
+            second generator), so targets are fed and inputs scored against.
         progress: Show a progress bar.
 
     Returns:
@@ -232,6 +240,10 @@ def evaluate(
     from kerastrans.data.records import read_summary
 
     _check_arguments(baseline, batch_size, max_images, num_samples, fbp_frequency_scaling)
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    if direction == "BtoA" and baseline == "fbp":
+        raise ValueError("baseline 'fbp' reconstructs the inputs: it has no BtoA direction")
     dataset_dir = Path(dataset_dir)
     summary = read_summary(dataset_dir)
     if summary.kind != "paired":
@@ -239,6 +251,10 @@ def evaluate(
     if split not in summary.splits:
         raise file_error(dataset_dir, f"no split {split!r} (splits: {', '.join(summary.splits)})")
     data_range = _resolve_range(data_range, translator)
+    if direction == "BtoA" and baseline == "auto":  # fbp makes no sense from the targets
+        features = summary.splits[split].features
+        same = features["input"].shapes == features["target"].shapes
+        baseline = "input" if same else "none"
     make_baseline, description = _baseline(
         baseline, dataset_dir, split, summary, fbp_frequency_scaling, impl
     )
@@ -249,7 +265,8 @@ def evaluate(
     scores: dict[str, list] = {"model": [], **({name: []} if name else {})}
     samples: list[Sample] = []
     with tqdm(total=total, desc=f"evaluating {split}", unit="image", disable=not progress) as bar:
-        for chunk in _chunks(_examples(dataset_dir, split, max_images), batch_size):
+        examples = _examples(dataset_dir, split, max_images, swap=direction == "BtoA")
+        for chunk in _chunks(examples, batch_size):
             items = ((index, example.input) for index, example in enumerate(chunk))
             outputs = dict(translate_in_batches(translator, items, batch_size))
             baselines = make_baseline(chunk) if make_baseline else [None] * len(chunk)
@@ -309,8 +326,10 @@ def _resolve_range(data_range: float | str | None, translator: Any) -> float | N
     return float(data_range)
 
 
-def _examples(dataset_dir: Path, split: str, max_images: int | None) -> Iterator[_Example]:
-    """The examples of ``split`` in stored order, as NumPy arrays."""
+def _examples(
+    dataset_dir: Path, split: str, max_images: int | None, *, swap: bool = False
+) -> Iterator[_Example]:
+    """The examples of ``split`` in stored order, as NumPy arrays (``swap``: target first)."""
     import tensorflow_datasets as tfds
 
     from kerastrans.data.records import load_builder
@@ -318,8 +337,9 @@ def _examples(dataset_dir: Path, split: str, max_images: int | None) -> Iterator
     dataset = load_builder(dataset_dir).as_dataset(split=split, shuffle_files=False)
     if max_images is not None:
         dataset = dataset.take(max_images)
+    first, second = ("target", "input") if swap else ("input", "target")
     for example in tfds.as_numpy(dataset):
-        yield _Example(example["id"].decode(), example["input"], example["target"])
+        yield _Example(example["id"].decode(), example[first], example[second])
 
 
 def _chunks(items: Iterable[_Example], size: int) -> Iterator[list[_Example]]:

@@ -18,7 +18,12 @@ TF Serving serves a *model folder* holding numbered version folders, so
 (``version=2``) is picked up by a running server. Each version folder is
 written atomically (complete or absent) and never replaced unless
 ``overwrite=True``. Its ``assets.extra/kerastrans.json`` records the windows,
-the size multiple and where the model came from (TF Serving ignores it).
+the size multiple, the direction (``AtoB`` or ``BtoA``) and where the model
+came from (TF Serving ignores it).
+
+A SavedModel holds one direction: `kerastrans.translate.load_translator`
+refuses to use it for the other. Given a model folder, the highest version
+is used unless one is asked for (`find_saved_model`).
 """
 
 from __future__ import annotations
@@ -34,10 +39,10 @@ from typing import Any
 import tensorflow as tf
 
 from kerastrans import __version__
-from kerastrans.atomic import atomic_directory
+from kerastrans.atomic import atomic_directory, writable_directory
 from kerastrans.config import Window
 from kerastrans.errors import file_error
-from kerastrans.translate import Translator, check_images
+from kerastrans.translate import DIRECTIONS, Translator, check_images
 
 __all__ = [
     "INPUT_NAME",
@@ -48,6 +53,7 @@ __all__ = [
     "export_translator",
     "find_saved_model",
     "load_exported",
+    "model_versions",
     "read_export_info",
 ]
 
@@ -86,6 +92,7 @@ def export_translator(
     version: int = 1,
     image_size: tuple[int, int] | None = None,
     overwrite: bool = False,
+    direction: str = "AtoB",
     info: Mapping[str, Any] | None = None,
 ) -> Path:
     """Save ``translator`` as a SavedModel at ``model_dir/<version>``, atomically.
@@ -98,6 +105,9 @@ def export_translator(
             any size the network takes (its fixed shape for AUTOMAP). Needed
             for generators whose layers cannot run on unknown sizes.
         overwrite: Replace an existing version folder.
+        direction: The direction ``translator`` translates (``"AtoB"``, or
+            ``"BtoA"`` for the second generator of a CycleGAN), recorded so
+            that the model is never used for the other one.
         info: Extra JSON-serialisable provenance for ``kerastrans.json``.
 
     Returns:
@@ -105,16 +115,20 @@ def export_translator(
 
     Raises:
         FileExistsError: If the version folder exists and not ``overwrite``.
-        ValueError: For a bad ``version`` or ``image_size``, a generator that
+        DataError: If ``model_dir`` is a file or cannot be written.
+        ValueError: For a bad ``version``, ``direction`` or ``image_size``, a generator that
             cannot be traced for the requested sizes, or one whose graph calls
             Python (``tf.py_function``), which a SavedModel cannot hold.
     """
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"version must be an int >= 1, got {version!r}")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     shape = _signature_shape(translator, image_size)
     target = Path(model_dir) / str(version)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target}: already exists (--overwrite replaces it)")
+    writable_directory(model_dir)
     module = _ServingModule(translator, shape)
     signature = _trace(module)
     with atomic_directory(target, replace=True) as folder:
@@ -129,6 +143,7 @@ def export_translator(
             "size_multiple": translator.size_multiple,
             "input_shape": list(shape),
             **dict(info or {}),
+            "direction": direction,
         }
         (folder / _INFO_FILE).parent.mkdir(parents=True, exist_ok=True)
         (folder / _INFO_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
@@ -165,13 +180,14 @@ def export_run(
     from kerastrans.runs import load_run
 
     translator = load_run(run_dir).translator(direction)
-    info = {"run_dir": os.fspath(Path(run_dir).resolve()), "direction": direction}
+    info = {"run_dir": os.fspath(Path(run_dir).resolve())}
     return export_translator(
         translator,
         model_dir,
         version=version,
         image_size=image_size,
         overwrite=overwrite,
+        direction=direction,
         info=info,
     )
 
@@ -185,12 +201,16 @@ class ExportedTranslator:
         input_window: Input window recorded at export, or `None`.
         output_window: Output window recorded at export, or `None`.
         input_shape: ``(height, width, channels)`` of the signature.
+        direction: The direction recorded at export (``"AtoB"`` when none
+            was recorded: a SavedModel translates its input domain to its
+            output domain).
     """
 
     path: Path
     input_window: Window | None
     output_window: Window | None
     input_shape: tuple[int | None, int | None, int]
+    direction: str
     _loaded: Any = dataclasses.field(repr=False, compare=False)
 
     def __call__(self, images: Any) -> tf.Tensor:
@@ -199,40 +219,66 @@ class ExportedTranslator:
         return self._loaded.signatures[SIGNATURE](**{INPUT_NAME: images})[OUTPUT_NAME]
 
 
-def find_saved_model(path: str | os.PathLike) -> Path | None:
-    """Return the SavedModel folder at ``path``, or `None` if there is none.
+def model_versions(path: str | os.PathLike) -> dict[int, Path]:
+    """The numbered SavedModel version folders of model folder ``path``, by version.
 
-    ``path`` may be the SavedModel itself (it holds ``saved_model.pb``) or a
-    model folder of numbered versions, of which the highest is returned.
+    Returns ``{}`` when ``path`` is not a folder or holds no version folder.
     """
     path = Path(path)
-    if (path / "saved_model.pb").is_file():
-        return path
     if not path.is_dir():
-        return None
-    versions = [
-        child
+        return {}
+    versions = {
+        int(child.name): child
         for child in path.iterdir()
         if child.name.isdigit() and (child / "saved_model.pb").is_file()
-    ]
-    return max(versions, key=lambda child: int(child.name), default=None)
+    }
+    return dict(sorted(versions.items()))
 
 
-def load_exported(path: str | os.PathLike) -> ExportedTranslator:
+def find_saved_model(path: str | os.PathLike, version: int | None = None) -> Path | None:
+    """Return the SavedModel folder at ``path``, or `None` if there is none.
+
+    Args:
+        path: The SavedModel itself (it holds ``saved_model.pb``) or a model
+            folder of numbered versions.
+        version: The version folder to use; by default the highest.
+
+    Returns:
+        The version (or SavedModel) folder, `None` if ``path`` holds none.
+
+    Raises:
+        DataError: If ``version`` is given and ``path`` has no such version
+            folder (also when ``path`` is a SavedModel itself).
+    """
+    path = Path(path)
+    is_saved_model = (path / "saved_model.pb").is_file()
+    if version is None and is_saved_model:
+        return path
+    versions = {} if is_saved_model else model_versions(path)
+    if version is None:
+        return versions[max(versions)] if versions else None
+    if version not in versions:
+        held = ", ".join(map(str, versions)) or "none: not a model folder of kerastrans export"
+        raise file_error(path, f"no SavedModel version {version} (versions: {held})")
+    return versions[version]
+
+
+def load_exported(path: str | os.PathLike, version: int | None = None) -> ExportedTranslator:
     """Load a SavedModel written by `export_translator` (no Python code is run from it).
 
     Args:
-        path: The version folder, or the model folder (highest version).
+        path: The version folder, or the model folder.
+        version: Version folder of the model folder; by default the highest.
 
     Returns:
         The `ExportedTranslator`.
 
     Raises:
-        DataError: If there is no SavedModel at ``path`` or it has no
-            ``serving_default`` signature taking ``images``.
+        DataError: If there is no SavedModel (of ``version``) at ``path`` or
+            it has no ``serving_default`` signature taking ``images``.
     """
-    info = read_export_info(path)  # checks that there is a SavedModel
-    folder = find_saved_model(path)
+    folder = find_saved_model(path, version)
+    info = read_export_info(path if folder is None else folder)  # checks there is a SavedModel
     loaded = tf.saved_model.load(os.fspath(folder))
     signature = loaded.signatures.get(SIGNATURE)
     inputs = {} if signature is None else signature.structured_input_signature[1]
@@ -245,6 +291,7 @@ def load_exported(path: str | os.PathLike) -> ExportedTranslator:
         input_window=_window(info.get("input_window")),
         output_window=_window(info.get("output_window")),
         input_shape=(height, width, int(channels)),
+        direction=info.get("direction", "AtoB"),
         _loaded=loaded,
     )
 

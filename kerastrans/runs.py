@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from kerastrans.translate import Translator
 
 __all__ = ["Run", "load_run"]
+
+#: The model class (in `kerastrans.models`) of each ``model.kind``.
+_MODEL_CLASSES = {"pix2pix": "Pix2Pix", "cyclegan": "CycleGAN", "automap": "Automap"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,15 +99,22 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         The `Run`.
 
     Raises:
-        DataError: If ``run_dir`` is not a run directory, or holds no model yet.
+        DataError: If ``run_dir`` is not a run directory (a Keras file is
+            named as such), holds no model yet, or its ``model.keras`` is
+            truncated, corrupt or not a kerastrans model.
     """
-    import keras
 
     import kerastrans.models  # noqa: F401  (registers the model classes for deserialisation)
     from kerastrans.training import build_model, read_finished
     from kerastrans.training.checkpoints import latest_checkpoint
 
     path = Path(run_dir)
+    if path.is_file() and zipfile.is_zipfile(path):
+        raise file_error(
+            path,
+            "is a Keras file but not a kerastrans model or run: give the run directory of "
+            "kerastrans fit (with config.yaml) or a SavedModel of kerastrans export",
+        )
     config_path = path / "config.yaml"
     if not config_path.is_file():
         raise file_error(path, "not a run directory of kerastrans fit (no config.yaml)")
@@ -113,10 +124,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         raise file_error(config_path, f"not a readable run config: {error}") from None
     model_path = path / "model.keras"
     if model_path.is_file():
-        try:
-            model = keras.saving.load_model(model_path, safe_mode=True)
-        except (TypeError, ValueError, OSError) as error:
-            raise file_error(model_path, f"cannot load the model: {error}") from None
+        model = _load_model(model_path, config)
     else:
         checkpoint = latest_checkpoint(path / "checkpoints")
         if checkpoint is None:
@@ -124,3 +132,27 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         model = build_model(config)
         checkpoint.restore(model)
     return Run(path, config, model, read_finished(path))
+
+
+def _load_model(model_path: Path, config: Config) -> keras.Model:
+    """``model.keras`` of a run, checked to be the kerastrans model its config names."""
+    import keras
+
+    import kerastrans.models
+
+    if not zipfile.is_zipfile(model_path):
+        raise file_error(model_path, "truncated or corrupt (not a complete .keras zip archive)")
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True)
+    except zipfile.BadZipFile as error:
+        raise file_error(model_path, f"truncated or corrupt ({error})") from None
+    except (TypeError, ValueError, OSError) as error:
+        raise file_error(model_path, f"cannot load the model: {error}") from None
+    expected = _MODEL_CLASSES[config.model.kind]
+    if type(model) is not getattr(kerastrans.models, expected):
+        raise file_error(
+            model_path,
+            f"is a Keras file but not a kerastrans model: a {type(model).__name__}, while "
+            f"config.yaml names a {expected}",
+        )
+    return model

@@ -299,32 +299,45 @@ def _translate_group(
         yield key, output
 
 
-def load_translator(model: str | os.PathLike, direction: str = "AtoB") -> ImageTranslator:
+def load_translator(
+    model: str | os.PathLike, direction: str = "AtoB", *, version: int | None = None
+) -> ImageTranslator:
     """Load a model for translation: an exported SavedModel or a run directory.
 
     Args:
         model: A folder written by `kerastrans.export.export_translator` (a
             version folder holding ``saved_model.pb``, or the model folder
-            above numbered versions: the highest is used), or a run directory
-            of ``kerastrans fit``.
-        direction: ``"AtoB"`` or ``"BtoA"`` (CycleGAN runs only); an exported
-            model has one direction and ignores it.
+            above numbered versions), or a run directory of ``kerastrans fit``.
+        direction: ``"AtoB"`` or ``"BtoA"`` (CycleGAN runs, or a SavedModel
+            exported with that direction).
+        version: The version folder of a model folder; by default the highest.
 
     Returns:
         A callable from physical units to physical units.
 
     Raises:
-        ValueError: If ``direction`` is not one of `DIRECTIONS`.
-        DataError: If ``model`` is neither a SavedModel nor a run directory.
+        ValueError: If ``direction`` is not one of `DIRECTIONS`, or is
+            ``"BtoA"`` for a run that has one generator.
+        DataError: If ``model`` is neither a SavedModel nor a run directory,
+            has no version ``version``, or is a SavedModel of the other
+            direction.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    from kerastrans.errors import file_error
     from kerastrans.export import find_saved_model, load_exported
 
     path = Path(model)
-    saved_model = find_saved_model(path)
+    saved_model = find_saved_model(path, version)
     if saved_model is not None:
-        return load_exported(saved_model)
+        translator = load_exported(saved_model)
+        if translator.direction != direction:
+            raise file_error(
+                saved_model,
+                f"holds the {translator.direction} direction only, not {direction} "
+                f"(export the run with --direction {direction})",
+            )
+        return translator
     from kerastrans.runs import load_run  # raises DataError for a folder that is not a run
 
     return load_run(path).translator(direction)

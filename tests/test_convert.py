@@ -1,5 +1,6 @@
 """Tests of `kerastrans.convert`: folders of real DICOM (and PNG/NPY) files in and out."""
 
+import json
 import shutil
 
 import keras
@@ -10,8 +11,10 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut
 
+import kerastrans.convert
 from kerastrans.config import Window
 from kerastrans.convert import convert
+from kerastrans.errors import DataError
 from kerastrans.export import export_translator
 from kerastrans.io import read_image, write_image
 from kerastrans.translate import Translator
@@ -71,7 +74,8 @@ def test_every_image_is_written_under_its_relative_path(converted):
     stack = [f"stack_{i:04d}.npy" for i in range(6)]
     frames = [f"mr/emri_{i:04d}.dcm" for i in range(10)]
     expected = ["series/IM0.dcm", "series/IM1.dcm", "series/IM2.dcm", *frames, "photo.png"]
-    assert sorted(read_all(out)) == sorted([*expected, "odd.npy", *stack])
+    manifest = "kerastrans-convert.json"
+    assert sorted(read_all(out)) == sorted([*expected, "odd.npy", *stack, manifest])
     assert (summary.files, summary.slices, summary.errors) == (7, 21, ())
     assert summary.ignored == 1  # readme.txt
     assert "7 files, 21 slices" in summary.format()
@@ -202,3 +206,84 @@ def test_dicom_format_needs_dicom_sources(source, translator, tmp_path):
     assert summary.errors == (
         f"{source / 'odd.npy'}: DICOM output needs a DICOM source (its header)",
     )
+
+
+def manifest_of(folder):
+    return json.loads((folder / "kerastrans-convert.json").read_text(encoding="utf-8"))
+
+
+def contents(folder):
+    """Every output as values (HU for DICOM), by relative path; the manifest left out."""
+    values = {}
+    for name, path in read_all(folder).items():
+        if name.endswith(".dcm"):
+            values[name] = hu(pydicom.dcmread(path))
+        elif name.endswith(".npy"):
+            values[name] = np.load(path)
+        elif name.endswith(".png"):
+            values[name] = read_image(path)
+    return values
+
+
+def test_an_interrupted_conversion_is_marked_incomplete_and_resumes(
+    converted, source, translator, tmp_path, monkeypatch
+):
+    _, uninterrupted = converted
+    assert manifest_of(uninterrupted)["complete"] is True
+    out = tmp_path / "out"
+    write = kerastrans.convert._Conversion._write
+    calls = []
+
+    def killed_at_the_eighth(self, *args):
+        calls.append(args)
+        if len(calls) == 8:
+            raise KeyboardInterrupt
+        return write(self, *args)
+
+    monkeypatch.setattr(kerastrans.convert._Conversion, "_write", killed_at_the_eighth)
+    with pytest.raises(KeyboardInterrupt):
+        convert(translator, source, out, batch_size=4, progress=False)
+    monkeypatch.undo()
+    assert manifest_of(out)["complete"] is False
+    partial = len(contents(out))
+    assert 0 < partial < 21
+    leftover = out / ".odd.npy.tmp-x1y2.npy"  # the temporary file of a killed write
+    leftover.write_bytes(b"half a file")
+
+    summary = convert(translator, source, out, batch_size=4, progress=False)
+    assert (summary.skipped, summary.slices) == (partial, 21 - partial)
+    assert f"resumed: {partial} slices already written were kept" in summary.format()
+    assert manifest_of(out)["complete"] is True
+    assert not leftover.exists()
+    assert read_all(out).keys() == read_all(uninterrupted).keys()
+    expected, got = contents(uninterrupted), contents(out)
+    for name, values in expected.items():
+        np.testing.assert_array_equal(got[name], values, err_msg=name)
+    for folder, count in (("series", 3), ("mr", 10)):  # one derived series each, resumed or not
+        datasets = [pydicom.dcmread(path) for path in (out / folder).glob("*.dcm")]
+        assert len(datasets) == count
+        assert len({ds.SeriesInstanceUID for ds in datasets}) == 1
+        assert len({ds.SOPInstanceUID for ds in datasets}) == count
+
+
+def test_a_folder_holding_another_conversion_is_refused(source, translator, tmp_path):
+    out = tmp_path / "out"
+    convert(translator, source / "series", out, progress=False)
+    with pytest.raises(DataError) as error:
+        convert(translator, source / "series", out, output_format="npy", progress=False)
+    assert str(error.value) == (
+        f"{out}: holds the output of another conversion (format 'same', now 'npy'); "
+        "use another folder, or --overwrite"
+    )
+    other = Translator(identity(), CT, Window(-1000, 2000), size_multiple=4)
+    with pytest.raises(DataError, match=r"another conversion \(model 'sha256:"):
+        convert(other, source / "series", out, progress=False)
+    summary = convert(other, source / "series", out, overwrite=True, progress=False)
+    assert (summary.slices, summary.skipped) == (3, 0)
+
+
+def test_progress_bar_counts_the_slices_written(source, translator, tmp_path, capsys):
+    convert(translator, source / "mr", tmp_path / "out", progress=True)
+    final = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "100%" in final
+    assert "slices=10" in final

@@ -174,3 +174,16 @@ def test_constant_ground_truth_has_no_psnr_and_is_left_out_of_the_means(tmp_path
     assert means["psnr"] == pytest.approx(report.scores["model"][1, 0])
     assert means["rmse"] == pytest.approx(10.0)
     assert "1 images have a constant ground truth" in report.to_markdown()
+
+
+def test_btoa_translates_the_targets_and_scores_them_against_the_inputs(noisy):
+    path, inputs, targets = noisy
+    translator = Translator(halving(), WIDE, WIDE)
+    report = evaluate(translator, path, direction="BtoA", progress=False)
+    outputs = translator(targets).numpy()
+    expected = [direct_metrics(o, x) for o, x in zip(outputs, inputs, strict=True)]
+    np.testing.assert_allclose(report.scores["model"], expected, rtol=1e-4)
+    baseline = [direct_metrics(t, x) for t, x in zip(targets, inputs, strict=True)]
+    np.testing.assert_allclose(report.scores["input"], baseline, rtol=1e-4)
+    with pytest.raises(ValueError, match="baseline 'fbp' reconstructs the inputs"):
+        evaluate(translator, path, direction="BtoA", baseline="fbp", progress=False)

@@ -4,8 +4,11 @@ MODEL is a run directory of 'fit' or a SavedModel of 'export'. Every image
 under INPUT (recursively; DICOM series kept together) is translated in
 physical units and written under OUTPUT_DIR with the same relative path:
 DICOM in gives a derived DICOM series out (new series and instance UIDs,
-rescale that keeps negative HU). Unreadable files are reported one line each
-and skipped; the exit status is then 1.
+rescale that keeps negative HU; a multi-frame file gives NAME_0000.dcm,
+NAME_0001.dcm, ..., one slice per frame). Unreadable files are reported one
+line each and skipped; the exit status is then 1. OUTPUT_DIR/kerastrans-
+convert.json says "complete": false until the end; rerunning the same command
+after an interruption resumes it (files already written are kept).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 
 from kerastrans.cli._types import positive_int
 
-__all__ = ["add_model_options", "add_parser"]
+__all__ = ["add_model_options", "add_parser", "announce_version"]
 
 #: Output formats (`kerastrans.convert.FORMATS`, listed here so --help needs no TensorFlow).
 FORMATS = ("same", "dcm", "png16", "npy")
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     def report(line: str) -> None:
         tqdm.write(f"kerastrans convert: {line}", file=sys.stderr)  # above the progress bar
 
+    announce_version(args)
     try:
         summary = convert(
             args.model,
@@ -64,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             output_format=args.format,
             direction=args.direction,
+            version=args.version,
             overwrite=args.overwrite,
             progress=args.progress,
             on_error=report,
@@ -77,13 +82,35 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_model_options(parser: argparse.ArgumentParser, items: str) -> None:
-    """Add ``--batch-size``, ``--direction`` and ``--no-progress`` (convert, evaluate)."""
+    """Add the model options of convert and evaluate (batch size, direction, version, progress)."""
     parser.add_argument(
         "--batch-size", type=positive_int, default=8, help=f"{items} per model call (default 8)"
     )
     parser.add_argument(
-        "--direction", choices=("AtoB", "BtoA"), default="AtoB", help="for CycleGAN runs"
+        "--direction",
+        choices=("AtoB", "BtoA"),
+        default="AtoB",
+        help="AtoB (default), or BtoA: a CycleGAN run, or a SavedModel exported with "
+        "--direction BtoA (a SavedModel holds one direction; the other is refused)",
+    )
+    parser.add_argument(
+        "--version",
+        type=positive_int,
+        metavar="N",
+        help="version folder N of a model folder of 'export' (default: the highest, printed)",
     )
     parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="hide the progress bar"
     )
+
+
+def announce_version(args: argparse.Namespace) -> None:
+    """Print which version of a model folder of several versions is used by default."""
+    from kerastrans.export import model_versions
+
+    versions = model_versions(args.model)
+    if args.version is None and len(versions) > 1:
+        print(
+            f"model: {versions[max(versions)]}, the highest of versions "
+            f"{', '.join(map(str, versions))} (--version N picks another)"
+        )

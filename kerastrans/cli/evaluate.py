@@ -5,7 +5,8 @@ paired dataset of 'records' or 'simulate'. Metrics are computed in physical
 units, per image and as means, for the model and a baseline: the input as it
 is (same shape as the target) or FBP of sinograms (geometry from the dataset
 metadata). Prints a markdown table; --out also writes metrics.csv (per image
-and mean), report.md and samples.png.
+and mean), report.md and samples.png. --direction BtoA (CycleGAN) translates
+the dataset's targets and scores them against its inputs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 from pathlib import Path
 
 from kerastrans.cli._types import positive_int
-from kerastrans.cli.convert import add_model_options
+from kerastrans.cli.convert import add_model_options, announce_version
 
 __all__ = ["add_parser"]
 
@@ -61,13 +62,17 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the report."""
+    from kerastrans.atomic import writable_directory
     from kerastrans.evaluate import evaluate
     from kerastrans.translate import load_translator
 
     scaling = args.fbp_frequency_scaling
     if scaling is not None and not 0 < scaling <= 1:
         args.parser.error(f"--fbp-frequency-scaling must be in (0, 1], got {scaling}")
-    translator = load_translator(args.model, args.direction)
+    if args.out is not None:  # fail now, not after computing everything
+        writable_directory(args.out)
+    announce_version(args)
+    translator = load_translator(args.model, args.direction, version=args.version)
     if args.data_range == "window" and getattr(translator, "output_window", None) is None:
         args.parser.error("--data-range window needs a model with a recorded output window")
     report = evaluate(
@@ -79,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_images=args.max_images,
         fbp_frequency_scaling=scaling,
+        direction=args.direction,
         progress=args.progress,
     )
     print(report.to_markdown())

@@ -9,6 +9,7 @@ TF Serving expects; serve it with ``--model_base_path=/abs/path/MODEL_DIR``.
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from kerastrans.cli._types import positive_int
@@ -35,7 +36,8 @@ def add_parser(subparsers) -> None:
         "--direction",
         choices=("AtoB", "BtoA"),
         default="AtoB",
-        help="translation direction (BtoA: CycleGAN runs only; default AtoB)",
+        help="translation direction, recorded in the SavedModel, which then holds only it "
+        "(BtoA: CycleGAN runs only; default AtoB)",
     )
     parser.add_argument(
         "--version", type=positive_int, default=1, help="version folder number (default 1)"
@@ -80,6 +82,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         "serve: tensorflow_model_server --rest_api_port=8501 --model_name=kerastrans "
-        f"--model_base_path={Path(args.out).resolve()}"
+        f"--model_base_path={shlex.quote(str(Path(args.out).resolve()))}"
     )
     return 0

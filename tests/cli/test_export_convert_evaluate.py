@@ -1,6 +1,9 @@
 """Tests of ``kerastrans export``, ``convert`` and ``evaluate`` on the command line."""
 
+import csv
+import os
 import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -163,3 +166,186 @@ def test_missing_model_is_a_one_line_data_error(images, tmp_path, capsys):
     assert code == 1
     [line] = error_lines(capsys)
     assert f"{tmp_path / 'nothing'}: not a run directory" in line
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder in which files cannot be created (root ignores permissions: /sys/fs then)."""
+    if os.geteuid() == 0:
+        return Path("/sys/fs")
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cyclegan_run(tmp_path_factory):
+    """An untrained CycleGAN run between two HU windows, as ``fit`` leaves it."""
+    from kerastrans.training import build_model
+
+    config = Config(
+        data=DataConfig(input_window=Window(-1000, 2000), target_window=CT),
+        model=ModelConfig(kind="cyclegan", input_shape=(16, 16, 1), output_shape=(16, 16, 1),
+                          generator={"depth": 2, "base_channels": 4, "residual_blocks": 1},
+                          discriminator={"base_channels": 4, "depth": 1}),
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("cli") / "cyclegan"
+    folder.mkdir()
+    build_model(config).save(folder / "model.keras")
+    save_config(config, folder / "config.yaml")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory):
+    """A paired dataset of 3 images of 16 x 16: inputs (domain A) around -500, targets around 0."""
+    rng = np.random.default_rng(2)
+    examples = [
+        {"input": rng.normal(-500, 200, (16, 16, 1)).astype(np.float32),
+         "target": rng.normal(0, 80, (16, 16, 1)).astype(np.float32), "id": f"s{i}"}
+        for i in range(3)
+    ]  # fmt: skip
+    folder = tmp_path_factory.mktemp("cli") / "paired"
+    write_dataset(folder, {"test": examples}, progress=False)
+    return folder, examples
+
+
+def test_saved_model_refuses_the_direction_it_does_not_hold(model_dir, images, tmp_path, capsys):
+    assert read_export_info(model_dir)["direction"] == "AtoB"
+    out = tmp_path / "out"
+    args = ["convert", str(model_dir), str(images), str(out), "--direction", "BtoA"]
+    assert main(args) == 1
+    [line] = error_lines(capsys)
+    assert line == (
+        f"kerastrans convert: error: {model_dir / '1'}: holds the AtoB direction only, "
+        "not BtoA (export the run with --direction BtoA)"
+    )
+    assert not out.exists()
+    assert main(["evaluate", str(model_dir), str(images), "--direction", "BtoA"]) == 1
+    [line] = error_lines(capsys)
+    assert "holds the AtoB direction only, not BtoA" in line
+
+
+def test_cyclegan_btoa_feeds_domain_b_and_scores_against_domain_a(cyclegan_run, paired, tmp_path,
+                                                                   capsys):  # fmt: skip
+    from kerastrans.metrics import METRICS, mae, psnr, rmse, ssim
+    from kerastrans.runs import load_run
+
+    dataset, examples = paired
+    backward = load_run(cyclegan_run).translator("BtoA")
+    targets = np.stack([example["target"] for example in examples])
+    outputs = backward(targets).numpy()
+    expected = [[f(o, e["input"]) for f in (psnr, ssim, rmse, mae)]
+                for o, e in zip(outputs, examples, strict=True)]  # fmt: skip
+
+    report = tmp_path / "report"
+    args = ["evaluate", str(cyclegan_run), str(dataset), "--direction", "BtoA", "--no-progress"]
+    assert main([*args, "--out", str(report)]) == 0
+    with open(report / "metrics.csv", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))[:-1]
+    got = [[float(row[f"model_{m}"]) for m in METRICS] for row in rows]
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+    model = tmp_path / "model"
+    assert main(["export", str(cyclegan_run), "--out", str(model), "--direction", "BtoA"]) == 0
+    assert read_export_info(model)["direction"] == "BtoA"
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(dataset), "--no-progress"]) == 1
+    [line] = error_lines(capsys)
+    assert line.endswith("holds the BtoA direction only, not AtoB (export the run with "
+                         "--direction AtoB)")  # fmt: skip
+    assert main([*args[:1], str(model), *args[2:], "--out", str(tmp_path / "r2")]) == 0
+    with open(tmp_path / "r2" / "metrics.csv", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))[:-1]
+    got = [[float(row[f"model_{m}"]) for m in METRICS] for row in rows]
+    np.testing.assert_allclose(got, expected, rtol=1e-3)
+
+
+def test_a_model_folder_of_versions_uses_the_highest_and_says_so(images, tmp_path, capsys):
+    identity = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Identity()])
+    wide = Window(-1000, 2000)
+    export_translator(Translator(identity, CT, CT), tmp_path / "model", version=1)
+    export_translator(Translator(identity, wide, wide), tmp_path / "model", version=2)
+    odd = str(images / "odd.npy")
+    source = np.load(images / "odd.npy")
+
+    assert main(["convert", str(tmp_path / "model"), odd, str(tmp_path / "v2")]) == 0
+    printed = capsys.readouterr().out
+    assert f"model: {tmp_path / 'model' / '2'}, the highest of versions 1, 2" in printed
+    np.testing.assert_allclose(np.load(tmp_path / "v2" / "odd.npy")[..., 0], source, atol=1e-3)
+
+    args = ["convert", str(tmp_path / "model"), odd, str(tmp_path / "v1"), "--version", "1"]
+    assert main(args) == 0
+    assert "highest" not in capsys.readouterr().out
+    np.testing.assert_allclose(np.load(tmp_path / "v1" / "odd.npy")[..., 0],
+                               np.clip(source, -160, 240), atol=1e-3)  # fmt: skip
+
+    args = ["convert", str(tmp_path / "model"), odd, str(tmp_path / "v3"), "--version", "3"]
+    assert main(args) == 1
+    [line] = error_lines(capsys)
+    assert line == (
+        f"kerastrans convert: error: {tmp_path / 'model'}: no SavedModel version 3 (versions: 1, 2)"
+    )
+
+
+def test_keras_files_that_are_not_kerastrans_models_are_one_line_errors(
+    run_dir, images, tmp_path, capsys
+):
+    plain = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Identity()])
+    plain.save(tmp_path / "plain.keras")
+    odd = str(images / "odd.npy")
+    assert main(["convert", str(tmp_path / "plain.keras"), odd, str(tmp_path / "o1")]) == 1
+    [line] = error_lines(capsys)
+    assert line.startswith(f"kerastrans convert: error: {tmp_path / 'plain.keras'}: is a Keras "
+                           "file but not a kerastrans model or run")  # fmt: skip
+
+    shutil.copytree(run_dir, tmp_path / "run")
+    shutil.copy(tmp_path / "plain.keras", tmp_path / "run" / "model.keras")
+    assert main(["convert", str(tmp_path / "run"), odd, str(tmp_path / "o2")]) == 1
+    [line] = error_lines(capsys)
+    assert line == (
+        f"kerastrans convert: error: {tmp_path / 'run' / 'model.keras'}: is a Keras file but "
+        "not a kerastrans model: a Sequential, while config.yaml names a Pix2Pix"
+    )
+
+    data = (run_dir / "model.keras").read_bytes()
+    (tmp_path / "run" / "model.keras").write_bytes(data[: len(data) // 2])
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "m")]) == 1
+    [line] = error_lines(capsys)
+    assert line == (
+        f"kerastrans export: error: {tmp_path / 'run' / 'model.keras'}: truncated or corrupt "
+        "(not a complete .keras zip archive)"
+    )
+
+
+def test_export_quotes_the_serve_path(run_dir, tmp_path, capsys):
+    out = tmp_path / "my models" / "ldct"
+    assert main(["export", str(run_dir), "--out", str(out)]) == 0
+    assert f"--model_base_path='{out}'" in capsys.readouterr().out
+
+
+def test_outputs_that_cannot_be_written_are_one_line_errors(
+    run_dir, model_dir, images, tmp_path, read_only_dir, capsys, monkeypatch
+):
+    import kerastrans.evaluate
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("evaluate computed before checking its output")
+
+    monkeypatch.setattr(kerastrans.evaluate, "evaluate", must_not_run)
+    file = tmp_path / "file"
+    file.write_text("x")
+    blocked = read_only_dir / "kerastrans-out"
+    for args, where in [
+        (["export", str(run_dir), "--out", str(file)], f"{file}: is a file, not a folder"),
+        (["export", str(run_dir), "--out", str(blocked)], f"{blocked}: cannot write here"),
+        (["evaluate", str(model_dir), str(images), "--out", str(file)], f"{file}: is a file"),
+        (["evaluate", str(model_dir), str(images), "--out", str(blocked)], f"{blocked}: cannot"),
+        (["convert", str(model_dir), str(images), str(file)], f"{file}: is a file, not a folder"),
+        (["convert", str(model_dir), str(images), str(blocked)], f"{blocked}: cannot write here"),
+        (["convert", str(model_dir), str(images), str(file / "x")], f"{file / 'x'}: cannot create"),
+    ]:
+        assert main(args) == 1, args
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"kerastrans {args[0]}: error: {where}"), line
