@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kerastrans.atomic import atomic_path, atomic_write_text
+from kerastrans.hardware import CPUINFO, read_cpuinfo
 
 __all__ = [
     "RESULTS",
@@ -40,7 +41,7 @@ __all__ = [
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+def machine(cpuinfo: Path = CPUINFO) -> str:
     """Describe this machine as the results JSON does.
 
     For example ``"2-core x86_64 CPU (AMD EPYC, AVX512-BF16), no GPU"``: the
@@ -59,20 +60,11 @@ def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 
 def _cpu_model(cpuinfo: Path) -> str:
     """`` (model name, bfloat16 support)`` from a ``/proc/cpuinfo`` file, or ``""``."""
-    try:
-        lines = cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+    info = read_cpuinfo(cpuinfo)
+    if info.model is None and not info.flags:
         return ""
-    pairs = (line.split(":", 1) for line in lines if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in pairs}
-    flags = set(fields.get("flags", "").split())
-    native = [name for flag, name in _BF16_FLAGS.items() if flag in flags]
-    bf16 = "+".join(native) if native else "no native bfloat16"
-    return f" ({fields.get('model name', 'unknown model')}, {bf16})"
-
-
-#: CPU flags of native bfloat16 arithmetic, and how the results name them.
-_BF16_FLAGS = {"avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX-BF16"}
+    bf16 = "+".join(info.bfloat16_features) or "no native bfloat16"
+    return f" ({info.model or 'unknown model'}, {bf16})"
 
 
 def write_results(

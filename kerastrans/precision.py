@@ -9,6 +9,11 @@ losses and metrics (they cast their inputs). ``mixed_float16`` also needs loss
 scaling against gradient underflow: the models wrap their optimizers in a
 `keras.optimizers.LossScaleOptimizer` (see `loss_scale_optimizer`).
 
+``"auto"`` (the default of configs, ``kerastrans fit``, the demo and the
+benchmarks) stands for mixed bfloat16 on machines that compute bfloat16
+natively and float32 elsewhere (`resolve_precision`, `kerastrans.hardware`);
+a run records the precision it chose.
+
 Choose the precision before the model is built, either globally with
 `apply_precision` (what the CLI does for ``--precision``) or for one block of
 code with `precision_scope`, or pass ``dtype=`` to a model or network.
@@ -25,17 +30,24 @@ from collections.abc import Iterator
 
 import keras
 
+from kerastrans.hardware import native_bfloat16
+
 __all__ = [
+    "AUTO",
     "PRECISIONS",
     "apply_precision",
     "check_precision",
     "loss_scale_optimizer",
     "precision_scope",
     "resolve_policy",
+    "resolve_precision",
 ]
 
 #: Precision names accepted everywhere (``--precision``, ``dtype=`` of models).
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+#: The precision name that lets the machine choose (see `resolve_precision`).
+AUTO = "auto"
 
 
 def check_precision(name: str) -> str:
@@ -47,6 +59,27 @@ def check_precision(name: str) -> str:
     if name not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {name!r}")
     return name
+
+
+def resolve_precision(name: str) -> str:
+    """The precision ``name`` stands for on this machine.
+
+    ``"auto"`` becomes ``"mixed_bfloat16"`` where the CPU (AVX512-BF16 or
+    AMX-BF16) or the GPUs compute bfloat16 natively and ``"float32"``
+    elsewhere, where bfloat16 would be emulated and slower; every other name
+    of `PRECISIONS` stands for itself.
+
+    Raises:
+        ValueError: For a name that is neither ``"auto"`` nor in `PRECISIONS`.
+
+    >>> resolve_precision("float32")
+    'float32'
+    >>> resolve_precision("auto") in ("float32", "mixed_bfloat16")
+    True
+    """
+    if name == AUTO:
+        return "mixed_bfloat16" if native_bfloat16() else "float32"
+    return check_precision(name)
 
 
 def resolve_policy(dtype: str | keras.DTypePolicy | None = None) -> keras.DTypePolicy:

@@ -12,10 +12,10 @@ __all__ = ["PRECISIONS", "SCHEDULES", "STRATEGIES", "add_parser", "build_config"
 
 #: The window fields of the data section.
 _WINDOWS = ("input_window", "target_window")
-#: Choices of --precision, --strategy and --schedule (as kerastrans.precision.PRECISIONS,
+#: Choices of --precision, --strategy and --schedule (as kerastrans.precision.AUTO and PRECISIONS,
 #: kerastrans.training.STRATEGIES and ScheduleConfig.kind; listed here so that --help
 #: needs no TensorFlow).
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 SCHEDULES = ("constant", "linear", "cosine", "cosine_restarts")
 
@@ -102,7 +102,12 @@ def add_parser(subparsers) -> None:
             "-> [-1, 1] (e.g. -1000 2000 for CT in HU)",
         )
     parser.add_argument("--seed", type=int, help="seed of the data stream and the weights")
-    parser.add_argument("--precision", choices=PRECISIONS, help="default float32")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="default auto: mixed_bfloat16 where the CPU (AVX512-BF16, AMX-BF16) or GPU "
+        "computes bfloat16 natively, else float32; config.yaml records the choice",
+    )
     parser.add_argument(
         "--g-lr", type=positive_float, metavar="LR", help="generator learning rate (default 2e-4)"
     )

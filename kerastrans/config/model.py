@@ -177,8 +177,11 @@ class ModelConfig:
         fc_layers: AUTOMAP: fully connected layers before the convolutions.
         fc_activation: AUTOMAP: their activation.
         memory_limit: AUTOMAP: bytes the FC layers may take (`None`: free memory).
-        precision: ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``
-            (losses, normalisation statistics and outputs stay float32).
+        precision: ``"auto"`` (mixed bfloat16 where the machine computes
+            bfloat16 natively, else float32: `kerastrans.precision.resolve_precision`;
+            a run records the choice), ``"float32"``, ``"mixed_bfloat16"`` or
+            ``"mixed_float16"`` (losses, normalisation statistics and outputs
+            stay float32).
         seed: Seed of the weights and of the model's random draws; `None`:
             ``kerastrans fit`` uses the data seed.
     """
@@ -194,7 +197,7 @@ class ModelConfig:
     fc_layers: int = 2
     fc_activation: _ACTIVATIONS = "tanh"
     memory_limit: int | None = None
-    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
+    precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"
     seed: int | None = None
 
     def __post_init__(self) -> None:

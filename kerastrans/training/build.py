@@ -21,6 +21,7 @@ from typing import Any
 import keras
 
 from kerastrans.config import Config, DiscriminatorConfig, GeneratorConfig
+from kerastrans.precision import resolve_precision
 from kerastrans.training.schedules import make_schedule
 
 __all__ = ["build_model", "discriminator_options", "generator_options", "make_optimizers"]
@@ -99,7 +100,7 @@ def build_model(config: Config, *, total_steps: int | None = None) -> keras.Mode
         "tv_weight": losses.tv,
         "pool_size": model.pool_size,
         "seed": model.seed,
-        "dtype": model.precision,
+        "dtype": resolve_precision(model.precision),
     }
     paired = {
         "l1_weight": losses.l1,

@@ -3,8 +3,9 @@
 `resolve_config` reads the dataset's stored summary (no image is read) and
 sets the fields that depend on it: the model's input and output shapes, the
 padding the generator needs, the steps of an epoch, the validation dataset,
-and the seeds (drawn once when not given, then kept by the run, so a resumed
-run streams the same batches). `default_windows` proposes the windows of a
+the precision (``"auto"`` becomes what this machine computes fastest) and
+the seeds (drawn once when not given, then kept by the run, so a resumed run
+streams the same batches). `default_windows` proposes the windows of a
 dataset when the user gives none.
 """
 
@@ -19,6 +20,7 @@ from kerastrans.config import Config, Window
 from kerastrans.data.records import read_metadata, read_summary
 from kerastrans.data.summary import DatasetSummary, ImageStats
 from kerastrans.errors import file_error
+from kerastrans.precision import AUTO, resolve_precision
 
 __all__ = ["CT_WINDOW", "default_windows", "resolve_config", "validation_examples"]
 
@@ -82,10 +84,22 @@ def resolve_config(
         input_shape=model.input_shape or input_shape,
         output_shape=model.output_shape or output_shape,
         seed=seed if model.seed is None else model.seed,
+        precision=_precision(model.precision, previous),
     )
     data = dataclasses.replace(data, validation=_validation(data, summary))
     training = dataclasses.replace(training, steps_per_epoch=steps)
     return dataclasses.replace(config, data=data, model=model, training=training)
+
+
+def _precision(requested: str, previous: Config | None) -> str:
+    """The concrete precision of a run: ``"auto"`` keeps a resumed run's choice.
+
+    A run resumed on another machine goes on in the precision it started in,
+    so that ``"auto"`` never turns into a config change the run refuses.
+    """
+    if requested == AUTO and previous is not None:
+        return previous.model.precision
+    return resolve_precision(requested)
 
 
 def validation_examples(config: Config) -> int:

@@ -16,6 +16,7 @@ from kerastrans.cli.fit import PRECISIONS, SCHEDULES, STRATEGIES, build_config
 from kerastrans.cli.main import build_parser, main
 from kerastrans.config import ScheduleConfig, Window, load_config, save_config
 from kerastrans.data import write_dataset
+from kerastrans.precision import AUTO
 from kerastrans.precision import PRECISIONS as LIBRARY_PRECISIONS
 from kerastrans.runs import load_run
 from kerastrans.training import STRATEGIES as LIBRARY_STRATEGIES
@@ -138,6 +139,6 @@ def test_config_mismatch_is_one_line_naming_the_keys(ct_slices, tmp_path, capsys
 
 
 def test_choices_match_the_library():
-    assert PRECISIONS == LIBRARY_PRECISIONS
+    assert (AUTO, *LIBRARY_PRECISIONS) == PRECISIONS
     assert STRATEGIES == LIBRARY_STRATEGIES
     assert typing.get_args(typing.get_type_hints(ScheduleConfig)["kind"]) == SCHEDULES

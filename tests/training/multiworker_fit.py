@@ -29,7 +29,10 @@ def main(dataset: str, run_dir: str, strategy_name: str) -> None:
         # shuffle_buffer=1 and no augmentation: the global batch holds the same
         # examples however the dataset is sharded over workers.
         data=DataConfig(dataset=dataset, batch_size=2, seed=5, shuffle_buffer=1),
+        # float32: the workers and the single process must agree to float32 rounding,
+        # which "auto" would coarsen to bfloat16's on machines that compute it natively.
         model=ModelConfig(
+            precision="float32",
             generator={"depth": 2, "base_channels": 4, "norm": "none"},
             discriminator={"base_channels": 4, "depth": 1, "norm": "none"},
         ),

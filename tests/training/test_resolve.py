@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from kerastrans import precision
 from kerastrans.config import Config, DataConfig, ModelConfig, Window
 from kerastrans.data import write_dataset
 from kerastrans.errors import DataError
@@ -62,3 +63,18 @@ def test_default_windows_follow_hints_units_and_statistics(tmp_path, paired_data
     hint = {"window": {"input": {"base": -1, "range": 9}}}
     write_dataset(tmp_path / "hint", sinograms, metadata=hint, progress=False)
     assert default_windows(tmp_path / "hint")[0] == Window(-1.0, 9.0)
+
+
+@pytest.mark.parametrize(("native", "chosen"), [(True, "mixed_bfloat16"), (False, "float32")])
+def test_a_run_records_what_auto_chose_and_keeps_it_on_resume(
+    monkeypatch, paired_dataset, native, chosen
+):
+    assert ModelConfig().precision == "auto"
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: native)
+    config = Config(data=DataConfig(dataset=str(paired_dataset), seed=1))
+    resolved = resolve_config(config)
+    assert resolved.model.precision == chosen
+    # Resumed on a machine of the other kind, the run goes on in its own precision.
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: not native)
+    assert resolve_config(config, previous=resolved).model.precision == chosen
+    assert resolve_config(config).model.precision != chosen  # a new run chooses anew
