@@ -18,7 +18,7 @@ seen in training:
   channels, no normalisation), Adam 5e-4 with a cosine decay (the demo's
   2e-3 collapsed the L1-only runs to a constant output within the first
   epoch: training L1 0.14 -> 0.31, validation frozen), random crops with
-  flips, one window ``[-1000, 2000]`` HU for input and target, validation
+  flips, one window ``[-1024, 3071]`` HU (the CT range) for input and target, validation
   on the ``validation`` split only.
   `train_runs` resumes them through ``_training.train``; asking for more
   ``--epochs`` later continues a finished run;
@@ -65,8 +65,9 @@ __all__ = [
     "train_runs",
 ]
 
-#: Window of inputs and targets in HU: air to dense bone (the real slices reach ~+1900 HU).
-WINDOW = (-1000.0, 3000.0)
+#: Window of inputs and targets in HU, (base, range): the CT range -1024..3071 HU, which
+#: `fit` requires of outputs in HU (the real slices reach ~+1900 HU).
+WINDOW = (-1024.0, 4095.0)
 #: Seeds of the phantoms of each split (dival's generator: train, validation, test differ).
 SEEDS = {"train": 1000, "validation": 1001, "test": 1002}
 #: Brightest structure of a phantom, HU: uniform in this range (water to dense bone).

@@ -45,7 +45,7 @@ of each CT target, about 1,700 HU; MAE in HU; means over the test images):
   loss, cycle weight 10; no identity loss (an MR image is not a CT image, so
   G(b) ~ b would fight the contrast change); image pool of 50; Adam 2e-4
   (beta_1 0.5), constant for half the run then linear decay to 0 (Zhu et al.
-  2017). Windows: MR [0, 1.5] and CT [-1100, 900] HU -> [-1, 1], so that air
+  2017). Windows: MR [0, 1.5] and CT [-1100, 3071] HU -> [-1, 1], so that air
   (-1000 HU) is reachable by the generator's tanh.
 
 Extra keys of the ``cyclegan`` row: ``train_images`` (MR plus CT images of
@@ -103,7 +103,7 @@ MR_NOISE = 0.03
 BIAS = 0.2
 #: Windows mapped to [-1, 1]: (base, range) of MR (arbitrary units) and CT (HU).
 MR_WINDOW = (0.0, 1.5)
-CT_WINDOW = (-1100.0, 2000.0)
+CT_WINDOW = (-1100.0, 4171.0)  # up to 3071 HU: `fit` requires the CT range of outputs in HU
 #: Training CT images whose pixels form the histogram-matching reference.
 REFERENCE_IMAGES = 256
 #: Display windows of the figure.

@@ -248,10 +248,11 @@ def _simulate(images, shape, extent, settings: DemoSettings, rng) -> Iterator[di
 
 
 def _train(dataset: Path, run_dir: Path, settings: DemoSettings) -> Path:
-    from kerastrans.config import Config, DataConfig, TrainingConfig, Window
+    from kerastrans.config import Config, DataConfig, TrainingConfig
     from kerastrans.training import fit
+    from kerastrans.training.resolve import CT_WINDOW
 
-    window = Window(_AIR, 2000.0)
+    window = CT_WINDOW  # the whole CT range: outputs in HU must reach every CT value
     config = Config(
         data=DataConfig(
             dataset=str(dataset),

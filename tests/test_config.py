@@ -113,7 +113,7 @@ def test_file_round_trip(tmp_path, suffix):
 def test_missing_keys_take_defaults():
     config = from_dict(Config, {"data": {"batch_size": 2}})
     assert config.data.batch_size == 2
-    assert config.data.input_window == Window(-1000, 2000)
+    assert config.data.input_window == Window(-1024, 4095)  # the CT range -1024..3071 HU
 
 
 def test_unknown_key_is_rejected_with_its_name(tmp_path):

@@ -129,3 +129,22 @@ def test_load_translator_rejects_an_unknown_direction(tmp_path):
 def test_load_translator_of_a_folder_that_is_neither_export_nor_run(tmp_path):
     with pytest.raises(DataError, match="not a run directory of kerastrans fit"):
         load_translator(tmp_path)
+
+
+def test_translated_ct_keeps_bone_above_1000_hu_with_the_default_windows(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    from kerastrans.data import write_dataset
+    from kerastrans.data.examples import folder_examples
+    from kerastrans.io import read_image
+    from kerastrans.training import default_windows
+
+    path = get_testdata_file("693_UNCI.dcm")  # head CT, bone up to 1812 HU
+    (tmp_path / "scan").mkdir()
+    (tmp_path / "scan" / "693_UNCI.dcm").symlink_to(path)
+    write_dataset(tmp_path / "ds", {"train": folder_examples(tmp_path / "scan")}, progress=False)
+    hu = read_image(path)
+    output = Translator(identity(), *default_windows(tmp_path / "ds"))(hu[np.newaxis]).numpy()
+    assert hu.max() == 1812 and np.count_nonzero(hu > 1000) == 2203
+    np.testing.assert_allclose(output.max(), 1812, atol=0.5)
+    np.testing.assert_allclose(output[0], np.clip(hu, -1024, 3071), atol=0.5)

@@ -31,9 +31,11 @@ data pipeline, the networks, the losses and the training, e.g.
   training.schedule.kind=cosine model.discriminator.norm=none
 
 Windows map physical units to [-1, 1]. Without --window/--input-window/
---target-window (or a window in --config), each domain gets the dataset's
-window hint, else -1000..1000 HU for CT in HU, else the value range of the
-training split.
+--target-window (or a window in --config), a domain in HU (units recorded
+with the dataset, e.g. DICOM Modality CT) gets the CT range -1024..3071 HU,
+any other domain the dataset's window hint, else the value range of its
+training split. An output domain in HU (the target; both CycleGAN domains)
+needs a window covering -1024..3071 HU: a narrower one is refused.
 
 Running the same command again resumes the run exactly where it stopped (also
 after kill -9), at the step within the epoch; a finished run is not trained
@@ -99,7 +101,7 @@ def add_parser(subparsers) -> None:
             nargs=2,
             metavar=("BASE", "RANGE"),
             help=f"window of {where} in physical units: [BASE, BASE + RANGE] "
-            "-> [-1, 1] (e.g. -1000 2000 for CT in HU)",
+            "-> [-1, 1] (e.g. -1024 4095 for CT in HU)",
         )
     parser.add_argument("--seed", type=int, help="seed of the data stream and the weights")
     parser.add_argument(

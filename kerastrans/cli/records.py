@@ -31,6 +31,9 @@ Sources (choose one):
                       pydicom_ct); see datasets/ in the repository
 
 Input and target may differ in size (super-resolution, sinogram -> image).
+Each domain must hold one DICOM Modality (or only non-DICOM files), and the
+images of one split one number of channels; the DICOM Modality is recorded,
+so that 'fit' knows which domains are CT in HU.
 A finished dataset at --out is left untouched unless --overwrite is given;
 an interrupted build leaves nothing at --out. The summary printed at the end
 gives, per split, the number of examples, the shapes and min/max/mean values.
@@ -129,9 +132,42 @@ def run(args: argparse.Namespace) -> int:
     summary = _build(args)
     state = "exists, left untouched (--overwrite rebuilds it)" if summary.reused else "written"
     print(f"kerastrans records: {summary.path}: {summary.kind} dataset {state}")
-    print("values in physical units (HU for CT)")
     print(summary.format())
+    print(_units_line(summary))
     return 0
+
+
+def _units_line(summary) -> str:
+    """``units: input HU (DICOM CT), target ...``: what the values of each domain are.
+
+    The metadata's ``units`` (recipes, simulations) come first, then the
+    recorded DICOM Modality and channels of each domain's first split.
+    """
+    from kerastrans.data.records import read_metadata
+
+    recorded = read_metadata(summary.path).get("units")
+    domains = {}
+    for name, split in summary.splits.items():
+        for key, stats in split.features.items():
+            unpaired = summary.kind == "unpaired" and name[-1:] in ("A", "B")
+            domains.setdefault(f"domain {name[-1]}" if unpaired else key, stats)
+    texts = []
+    for domain, stats in domains.items():
+        role = {"domain A": "input", "domain B": "target"}.get(domain, domain)
+        given = recorded.get(role) if isinstance(recorded, dict) else recorded
+        texts.append(f"{domain} {given if isinstance(given, str) else _units(stats)}")
+    return "units: " + ", ".join(texts)
+
+
+def _units(stats) -> str:
+    if stats.units == "HU":
+        return "HU (DICOM CT)"
+    if stats.modality is not None:
+        return f"values as stored (DICOM {stats.modality}, not CT)"
+    channels = max(shape[2] for shape in stats.shapes)
+    if channels > 1:
+        return f"values as stored ({channels} channels, not CT)"
+    return "values as stored (no DICOM Modality: HU only if the files hold HU)"
 
 
 def _build(args: argparse.Namespace):
@@ -162,7 +198,6 @@ def _build(args: argparse.Namespace):
     metadata = {
         "source": str(source),
         "mode": mode,
-        "units": "as read by kerastrans.io: HU for CT, stored values otherwise",
         "split": {"kept": list(keep), "held_out": held_out, "seed": args.seed},
     }
     return write_dataset(

@@ -15,10 +15,15 @@ class Window:
 
     Values below ``base`` map to -1 and values above ``base + range`` to +1
     (clipped); the map is affine in between, so it has an exact inverse there.
+    A network with a bounded output (tanh) therefore cannot give values
+    outside the window of its output domain. The defaults are the full CT
+    range, -1024..3071 HU.
 
     Args:
-        base: Lower end of the window in physical units (HU for CT).
-        range: Width of the window in the same units; must be > 0.
+        base: Lower end of the window in physical units (HU for CT); default
+            -1024.
+        range: Width of the window in the same units; must be > 0; default
+            4095.
 
     >>> Window(base=-1000, range=2000).high
     1000.0
@@ -26,8 +31,8 @@ class Window:
     Window(base=-160.0, range=400.0)
     """
 
-    base: float = -1000.0
-    range: float = 2000.0
+    base: float = -1024.0
+    range: float = 4095.0
 
     def __post_init__(self) -> None:
         _coerce_fields(self)
@@ -49,7 +54,10 @@ class Window:
 
     @classmethod
     def from_center_width(cls, center: float, width: float) -> Window:
-        """Build a window from the DICOM convention (WindowCenter, WindowWidth)."""
+        """Build a window from the DICOM convention (WindowCenter, WindowWidth).
+
+        DICOM windows are display windows; for CT they are too narrow to train on.
+        """
         return cls(base=float(center) - float(width) / 2, range=float(width))
 
 

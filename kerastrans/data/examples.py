@@ -23,6 +23,8 @@ import numpy as np
 
 from kerastrans.io import Slice, find_images, read_series, read_slices
 from kerastrans.io.dicom import DICOM_SUFFIXES, is_dicom_file
+from kerastrans.io.files import read_modality
+from kerastrans.io.slice import modality_mismatch
 from kerastrans.io.sources import Pair, read_pair
 
 __all__ = ["Examples", "folder_examples", "hold_out", "paired_examples", "unpaired_examples"]
@@ -59,16 +61,24 @@ class Examples:
 
 
 def paired_examples(pairs: Sequence[Pair]) -> Examples:
-    """Examples ``{"input", "target", "id", "series", "position"}``, one per pair.
+    """Examples ``{"input", "target", "id", "series", "position", "modality"}``, one per pair.
 
     Sizes of input and target may differ (super-resolution, sinogram ->
-    image); ``series`` and ``position`` come from the first input file.
+    image); ``series`` and ``position`` come from the first input file,
+    ``modality`` (per side) from the DICOM headers of its files.
+
+    Raises:
+        DataError: (when iterated) If a file cannot be read, or the channel
+            files of one side differ in modality.
     """
 
     def make(pair: Pair) -> dict[str, Any]:
         first = read_slices(pair.inputs[0])[0]
         inputs, targets = read_pair(pair, same_size=False)
-        return [{"input": inputs, "target": targets, **_origin(first, pair.id)}]
+        modality = {"input": _modality(pair.inputs), "target": _modality(pair.targets)}
+        return [
+            {"input": inputs, "target": targets, **_origin(first, pair.id), "modality": modality}
+        ]
 
     return Examples(pairs, make)
 
@@ -95,7 +105,7 @@ def folder_examples(root: str | os.PathLike, *, progress: bool = False) -> Examp
 
 
 def unpaired_examples(files: Sequence[Path]) -> Examples:
-    """Examples ``{"image", "id", "series", "position"}`` of every slice of ``files``."""
+    """Examples ``{"image", "id", "series", "position", "modality"}`` of each slice of ``files``."""
     return Examples(
         files, lambda path: [_from_slice(slice_, "image") for slice_ in read_slices(path)]
     )
@@ -145,4 +155,17 @@ def _origin(slice_: Slice, example_id: str) -> dict[str, Any]:
 
 def _from_slice(slice_: Slice, *keys: str) -> dict[str, Any]:
     """An example whose images ``keys`` are all the slice's pixels."""
-    return {**dict.fromkeys(keys, slice_.pixels), **_origin(slice_, slice_.id)}
+    return {
+        **dict.fromkeys(keys, slice_.pixels),
+        **_origin(slice_, slice_.id),
+        "modality": dict.fromkeys(keys, slice_.modality),
+    }
+
+
+def _modality(paths: Sequence[Path]) -> str | None:
+    """The DICOM Modality shared by the channel files ``paths`` (`None`: not DICOM)."""
+    modalities = [read_modality(path) for path in paths]
+    for path, modality in zip(paths[1:], modalities[1:], strict=True):
+        if modality != modalities[0]:
+            raise modality_mismatch(path, modality, paths[0], modalities[0], "(same example)")
+    return modalities[0]

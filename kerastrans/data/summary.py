@@ -33,6 +33,9 @@ class ImageStats:
         min: Smallest value, physical units (HU for CT).
         max: Largest value, physical units.
         mean: Mean value over all pixels, physical units.
+        modality: DICOM Modality shared by every image (``"CT"``, ``"MR"`` ...),
+            `None` when some image has none (other formats; datasets written
+            before it was kept).
     """
 
     shapes: tuple[tuple[int, int, int], ...]
@@ -40,6 +43,23 @@ class ImageStats:
     min: float
     max: float
     mean: float
+    modality: str | None = None
+
+    @property
+    def units(self) -> str | None:
+        """``"HU"`` for DICOM CT, ``"stored values"`` for other modalities and
+        colour images, `None` when the files do not say (grey PNG/TIFF/NPY).
+
+        >>> ImageStats(((8, 8, 1),), 1, -1000.0, 1800.0, 0.0, "CT").units
+        'HU'
+        >>> ImageStats(((8, 8, 3),), 1, 0.0, 255.0, 90.0).units
+        'stored values'
+        """
+        if self.modality == "CT" and all(shape[2] == 1 for shape in self.shapes):
+            return "HU"
+        if self.modality is not None or any(shape[2] > 1 for shape in self.shapes):
+            return "stored values"
+        return None
 
     def describe_shapes(self) -> str:
         """``"512x512x1, 128x128x1"`` (with ``"..."`` when some are not listed)."""
@@ -119,6 +139,7 @@ class DatasetSummary:
                         min=float(stats["min"]),
                         max=float(stats["max"]),
                         mean=float(stats["mean"]),
+                        modality=stats.get("modality"),
                     )
                     for key, stats in split["features"].items()
                 },
@@ -182,10 +203,21 @@ class SplitAccumulator:
         self._position = -math.inf
         self._ordered = True
         self._ratios: set[tuple[float, float]] = set()
+        self._modality: dict[str, str | None] = {}
 
-    def add(self, example: Mapping[str, Any]) -> None:
-        """Record one checked example (float32 images, ``series`` str, ``position`` float)."""
+    def add(
+        self, example: Mapping[str, Any], modality: Mapping[str, str | None] | None = None
+    ) -> None:
+        """Record one checked example (float32 images, ``series`` str, ``position`` float).
+
+        ``modality`` (DICOM Modality per image key, `None` when not given): the
+        split records it when every example has the same, else `None`.
+        """
         self._count += 1
+        for key in self._keys:
+            value = (modality or {}).get(key)
+            if self._modality.setdefault(key, value) != value:
+                self._modality[key] = None
         for key in self._keys:
             image = example[key]
             self._shapes[key].add(tuple(int(n) for n in image.shape))
@@ -221,6 +253,7 @@ class SplitAccumulator:
                 min=self._min[key],
                 max=self._max[key],
                 mean=self._sum[key] / max(self._size[key], 1),
+                modality=self._modality.get(key),
             )
             for key in self._keys
         }

@@ -29,6 +29,7 @@ from kerastrans.io.slice import Slice, decoding, stack_to_slices
 
 __all__ = [
     "DICOM_SUFFIXES",
+    "dataset_modality",
     "dataset_slices",
     "frame_geometry_tags",
     "functional_attribute",
@@ -138,7 +139,14 @@ def dataset_slices(dataset: Dataset, path: str | os.PathLike) -> list[Slice]:
         spacing=[spacing for spacing, _ in geometry],
         positions=[position for _, position in geometry],
         series=str(dataset.SeriesInstanceUID) if "SeriesInstanceUID" in dataset else None,
+        modality=dataset_modality(dataset),
     )
+
+
+def dataset_modality(dataset: Dataset) -> str | None:
+    """The DICOM Modality of ``dataset`` (``"CT"``, ``"MR"`` ...), or `None` when not given."""
+    modality = str(dataset.get("Modality") or "").strip().upper()
+    return modality or None
 
 
 def _apply_modality(frames: np.ndarray, dataset: Dataset) -> np.ndarray:

@@ -16,11 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from kerastrans.errors import file_error
-from kerastrans.io.dicom import DICOM_SUFFIXES, is_dicom_file, read_dicom
+from kerastrans.io.dicom import (
+    DICOM_SUFFIXES,
+    dataset_modality,
+    is_dicom_file,
+    read_dataset,
+    read_dicom,
+)
 from kerastrans.io.images import read_npy, read_pillow, read_tiff
 from kerastrans.io.slice import Slice
 
-__all__ = ["IMAGE_SUFFIXES", "find_images", "read_image", "read_slices"]
+__all__ = ["IMAGE_SUFFIXES", "find_images", "read_image", "read_modality", "read_slices"]
 
 _READERS: dict[str, Callable[[Path], list[Slice]]] = {
     **dict.fromkeys(DICOM_SUFFIXES, read_dicom),
@@ -83,6 +89,23 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if len(slices) != 1:
         raise file_error(path, f"holds {len(slices)} images, expected one (use read_slices)")
     return slices[0].pixels
+
+
+def read_modality(path: str | os.PathLike) -> str | None:
+    """The DICOM Modality of a file (its header only), `None` for other formats.
+
+    Raises:
+        DataError: If a DICOM file cannot be read.
+
+    >>> from pydicom.data import get_testdata_file
+    >>> read_modality(get_testdata_file("CT_small.dcm")), read_modality("slice.npy")
+    ('CT', None)
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if _READERS.get(suffix) is read_dicom or (suffix not in _READERS and is_dicom_file(path)):
+        return dataset_modality(read_dataset(path, pixels=False))
+    return None
 
 
 def find_images(root: str | os.PathLike, *, recursive: bool = True) -> list[Path]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from kerastrans.errors import DataError, file_error
 
-__all__ = ["Slice", "decoding", "frame_id", "stack_to_slices"]
+__all__ = ["Slice", "decoding", "frame_id", "modality_mismatch", "stack_to_slices"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +37,8 @@ class Slice:
             ImagePositionPatient projected on the normal of
             ImageOrientationPatient), or `None`.
         series: DICOM SeriesInstanceUID, or `None`.
+        modality: DICOM Modality (``"CT"``, ``"MR"``, ``"NM"`` ...), or `None`
+            for other formats and DICOM files without it. Only CT pixels are HU.
     """
 
     pixels: np.ndarray
@@ -44,6 +46,30 @@ class Slice:
     spacing: tuple[float, float] | None = None
     position: float | None = None
     series: str | None = None
+    modality: str | None = None
+
+
+def modality_mismatch(
+    path: str | os.PathLike,
+    modality: str | None,
+    other: str | os.PathLike,
+    other_modality: str | None,
+    where: str,
+) -> DataError:
+    """The one-line error for two files of different modality in one domain.
+
+    >>> str(modality_mismatch("b.dcm", "MR", "a.dcm", "CT", "(same domain: input)"))
+    'b.dcm: modality MR, but a.dcm (same domain: input) is CT; build one dataset per modality'
+    """
+
+    def name(value: str | None) -> str:
+        return value if value is not None else "not given (not DICOM, or no Modality)"
+
+    return file_error(
+        path,
+        f"modality {name(modality)}, but {os.fspath(other)} {where} is "
+        f"{name(other_modality)}; build one dataset per modality",
+    )
 
 
 def frame_id(path: str | os.PathLike, index: int, count: int) -> str:
@@ -59,6 +85,7 @@ def stack_to_slices(
     spacing: Sequence[tuple[float, float] | None] | None = None,
     positions: Sequence[float | None] | None = None,
     series: str | None = None,
+    modality: str | None = None,
 ) -> list[Slice]:
     """Split a decoded ``N x H x W [x C]`` stack into checked float32 `Slice` objects.
 
@@ -70,6 +97,7 @@ def stack_to_slices(
         spacing: Per-image pixel spacing in mm, or `None`.
         positions: Per-image position along the slice normal in mm, or `None`.
         series: Series UID shared by the images.
+        modality: DICOM Modality shared by the images.
 
     Returns:
         One `Slice` per image, ids as given by `frame_id`.
@@ -93,7 +121,7 @@ def stack_to_slices(
     spacing = spacing or [None] * count
     positions = positions or [None] * count
     return [
-        Slice(pixels[i], frame_id(path, i, count), spacing[i], positions[i], series)
+        Slice(pixels[i], frame_id(path, i, count), spacing[i], positions[i], series, modality)
         for i in range(count)
     ]
 

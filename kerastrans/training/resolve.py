@@ -7,14 +7,24 @@ the precision (``"auto"`` becomes what this machine computes fastest) and
 the seeds (drawn once when not given, then kept by the run, so a resumed run
 streams the same batches). `default_windows` proposes the windows of a
 dataset when the user gives none.
+
+A domain is CT in Hounsfield units when the dataset says so: the ``units``
+of its metadata, else the DICOM Modality recorded by ``kerastrans records``
+(`kerastrans.data.summary.ImageStats.units`). Only when neither says
+anything are the values looked at (`domain_units`). A model output that
+stands for HU must be able to give every CT value, so `resolve_config`
+refuses an output window narrower than `CT_RANGE` for such a domain.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 from kerastrans.config import Config, Window
 from kerastrans.data.records import read_metadata, read_summary
@@ -22,10 +32,28 @@ from kerastrans.data.summary import DatasetSummary, ImageStats
 from kerastrans.errors import file_error
 from kerastrans.precision import AUTO, resolve_precision
 
-__all__ = ["CT_WINDOW", "default_windows", "resolve_config", "validation_examples"]
+__all__ = [
+    "CT_RANGE",
+    "CT_WINDOW",
+    "default_windows",
+    "domain_units",
+    "resolve_config",
+    "validation_examples",
+]
 
-#: Window for CT in HU: air (-1000 HU) to dense bone (+1000 HU) -> [-1, 1].
-CT_WINDOW = Window(-1000.0, 2000.0)
+logger = logging.getLogger(__name__)
+
+#: HU every CT output must be able to give: the range of 12-bit CT (air to dense bone, metal).
+CT_RANGE = (-1024.0, 3071.0)
+#: Training window of CT in HU: the whole `CT_RANGE` -> [-1, 1] (nothing clipped in it).
+CT_WINDOW = Window(CT_RANGE[0], CT_RANGE[1] - CT_RANGE[0])
+#: The ``units`` sentence of datasets written by ``kerastrans records`` before units were
+#: recorded per domain: it says nothing about a given domain.
+_UNSPECIFIED_UNITS = "as read by kerastrans.io: HU for CT, stored values otherwise"
+#: CT-looking values (when nothing else tells): air at or below this (HU) ...
+_AIR_HU = -900.0
+#: ... and nothing above this (HU).
+_MAX_HU = 4000.0
 
 
 def resolve_config(
@@ -44,7 +72,8 @@ def resolve_config(
         The resolved config (paths made absolute).
 
     Raises:
-        ValueError: If no dataset is given or an epoch would have no step.
+        ValueError: If no dataset is given, an epoch would have no step, or
+            the window of an output domain in HU does not cover `CT_RANGE`.
         DataError: If the dataset does not suit the model (an unpaired
             dataset for pix2pix, missing splits, several sizes for AUTOMAP).
     """
@@ -60,6 +89,7 @@ def resolve_config(
             "got an unpaired one (train it with --model cyclegan)",
         )
     stats = _domain_stats(summary, data.train_split)
+    _check_output_windows(config, dataset, *_units(dataset, data.train_split))
     seed = data.seed
     if seed is None and previous is not None:
         seed = previous.data.seed
@@ -112,31 +142,123 @@ def validation_examples(config: Config) -> int:
 
 
 def default_windows(dataset_dir: str | os.PathLike) -> tuple[Window, Window]:
-    """The windows of the input and target domains when the user gives none.
+    """The windows of the input and target domains (A and B) when the user gives none.
 
-    In order: the ``window`` hint of the dataset's metadata (one window for
-    both domains, or ``{"input": ..., "target": ...}``); `CT_WINDOW` for a
-    domain whose metadata ``units`` say HU or whose values look like CT in HU
-    (minimum at or below -900, maximum at most 4000); else the value range
-    ``[min, max]`` of the training split (sinograms, MR, phantom units).
+    A domain in HU (see `domain_units`) gets `CT_WINDOW` (-1024..3071 HU),
+    so that input and target of a CT dataset share it and nothing in the CT
+    range is clipped; a ``window`` hint of the metadata is only a display
+    window for it. Any other domain gets the hint (one window for both
+    domains, or ``{"input": ..., "target": ...}``), else the value range
+    ``[min, max]`` of its training split (sinograms, MR, phantom units, RGB).
+
+    >>> default_windows("datasets/ldct")                    # doctest: +SKIP
+    (Window(base=-1024.0, range=4095.0), Window(base=-1024.0, range=4095.0))
     """
     summary = read_summary(dataset_dir)
-    metadata = read_metadata(dataset_dir)
-    hint, units = metadata.get("window"), metadata.get("units")
+    hint = read_metadata(dataset_dir).get("window")
+    stats = _domain_stats(summary, "train")
     windows = []
-    for role, stats in zip(("input", "target"), _domain_stats(summary, "train"), strict=True):
+    for role, units, domain in zip(
+        ("input", "target"), domain_units(dataset_dir), stats, strict=True
+    ):
         role_hint = hint.get(role, hint) if isinstance(hint, dict) else None
-        role_units = units.get(role) if isinstance(units, dict) else units
-        if isinstance(role_hint, dict) and {"base", "range"} <= set(role_hint):
-            windows.append(Window(role_hint["base"], role_hint["range"]))
-        elif role_units == "HU" or (stats.min <= -900 and stats.max <= 4000):
+        if units == "HU":
             windows.append(CT_WINDOW)
+        elif isinstance(role_hint, dict) and {"base", "range"} <= set(role_hint):
+            windows.append(Window(role_hint["base"], role_hint["range"]))
         else:
-            windows.append(Window(stats.min, max(stats.max - stats.min, 1e-6)))
+            windows.append(Window(domain.min, max(domain.max - domain.min, 1e-6)))
     return windows[0], windows[1]
 
 
+def domain_units(
+    dataset_dir: str | os.PathLike, split: str = "train"
+) -> tuple[str | None, str | None]:
+    """Units of the input and target domains (A and B): ``"HU"``, other units, or `None`.
+
+    In order: the metadata's ``units`` (one for both domains, or
+    ``{"input": ..., "target": ...}``); the units of the recorded DICOM
+    Modality (``"HU"`` for CT, ``"stored values"`` for MR, NM, colour
+    images ...). When neither says, the training values decide: ``"HU"``
+    for one channel with air (minimum at or below -900) and a maximum of at
+    most 4000, and, in a paired dataset whose other side is HU, for one
+    channel with negative values up to 4000 (a CT target without air still
+    shares the input's window); else `None` (not known to be HU).
+
+    Args:
+        dataset_dir: The dataset folder.
+        split: The split whose values decide (``"train"``; ``<split>A`` and
+            ``<split>B`` for an unpaired dataset).
+    """
+    return _units(dataset_dir, split)[1]
+
+
+def _units(dataset_dir, split: str) -> tuple[tuple, tuple]:
+    """``(recorded, decided)`` units per domain: what the dataset says, then `domain_units`."""
+    summary = read_summary(dataset_dir)
+    units = read_metadata(dataset_dir).get("units")
+    stats = _domain_stats(summary, split)
+    recorded = [
+        _recorded_units(units.get(role) if isinstance(units, Mapping) else units, domain)
+        for role, domain in zip(("input", "target"), stats, strict=True)
+    ]
+    guessed = [
+        "HU" if given is None and _single_channel(domain) and domain.min <= _AIR_HU
+        and domain.max <= _MAX_HU else given
+        for given, domain in zip(recorded, stats, strict=True)
+    ]  # fmt: skip
+    if summary.kind == "paired" and "HU" in guessed:
+        guessed = [
+            "HU" if given is None and _single_channel(domain) and domain.min < 0
+            and domain.max <= _MAX_HU else given
+            for given, domain in zip(guessed, stats, strict=True)
+        ]  # fmt: skip
+    return tuple(recorded), tuple(guessed)
+
+
 # ----------------------------------------------------------------------------------------------
+
+
+def _recorded_units(units: Any, stats: ImageStats) -> str | None:
+    """Units the metadata (``units``) or the recorded DICOM Modality give, else `None`."""
+    if isinstance(units, str) and units != _UNSPECIFIED_UNITS:
+        return units
+    return stats.units
+
+
+def _single_channel(stats: ImageStats) -> bool:
+    return all(shape[2] == 1 for shape in stats.shapes)
+
+
+def _check_output_windows(config: Config, dataset: str, recorded: tuple, decided: tuple) -> None:
+    """Refuse an output window that cannot give every CT value of a domain in HU.
+
+    The pipeline clips training images at the window and a bounded output
+    (tanh) cannot leave it, so the output domains (the target; both domains
+    of a CycleGAN) in HU need windows covering `CT_RANGE`: refused when the
+    dataset records HU, a warning when only the values suggest it.
+    """
+    outputs = [("target", "data.target_window", "--target-window", 1)]
+    if config.model.kind == "cyclegan":
+        outputs.append(("input", "data.input_window", "--input-window", 0))
+    low, high = CT_RANGE
+    for role, field, flag, index in outputs:
+        window = getattr(config.data, field.split(".")[1])
+        if (window.low <= low and window.high >= high) or decided[index] != "HU":
+            continue
+        if recorded[index] != "HU":
+            logger.warning(
+                "%s %g..%g clips the %s domain, whose values look like CT in HU (%s records "
+                "no units): outputs stay inside the window",
+                field, window.low, window.high, role, dataset,
+            )  # fmt: skip
+        else:
+            raise ValueError(
+                f"{field} {window.low:g}..{window.high:g} HU cannot give the CT values of the "
+                f"{role} domain of {dataset}: a model output in HU needs a window covering at "
+                f"least {low:g}..{high:g} HU (values outside it are clipped); give {flag} "
+                f"{low:g} {high - low:g} or a wider one, or leave it out"
+            )
 
 
 def _train_splits(summary: DatasetSummary, split: str) -> list:

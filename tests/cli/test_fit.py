@@ -53,7 +53,7 @@ def test_defaults_train_on_records_of_256_slices(ct_slices, tmp_path, capsys):
                "--steps-per-epoch", "2", "--batch-size", "1", "--no-progress"]  # fmt: skip
     assert main(command) == 0
     config = load_config(tmp_path / "run" / "config.yaml")
-    assert config.data.input_window == config.data.target_window == Window(-1000, 2000)  # HU
+    assert config.data.input_window == config.data.target_window == Window(-1024, 4095)  # HU
     assert config.model.input_shape == (256, 256, 1)
     assert config.data.validation == str(ct_slices)  # its 'test' split
     grid = Image.open(tmp_path / "run" / "grids" / "epoch_0001.png")

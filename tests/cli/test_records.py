@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from PIL import Image
 
 from kerastrans.cli.main import main
 from kerastrans.cli.records import RECIPES, parse_split
+from kerastrans.config import Window
 from kerastrans.data.recipes import RECIPES as LIBRARY_RECIPES
 from kerastrans.data.records import read_metadata, read_summary
 
@@ -145,3 +147,55 @@ def test_recipe_names_match_the_library_and_build(tmp_path, capsys):
     )
     assert status == 0
     assert "| train | 256      | input   | 128x128x1 | -1000" in out
+
+
+def test_a_folder_mixing_ct_and_mr_is_refused_naming_both_files(tmp_path, capsys):
+    from pydicom.data import get_testdata_file
+
+    (tmp_path / "scans").mkdir()
+    for name in ("CT_small.dcm", "MR_small.dcm"):
+        (tmp_path / "scans" / name).symlink_to(get_testdata_file(name))
+    status, out, err = run(capsys, tmp_path / "scans", "--out", tmp_path / "ds", "--no-progress")
+    assert status == 1 and out == "" and not (tmp_path / "ds").exists()
+    assert err.strip().splitlines() == [
+        f"kerastrans records: error: {tmp_path / 'scans' / 'MR_small.dcm'}: modality MR, but "
+        f"{tmp_path / 'scans' / 'CT_small.dcm'} (input) is CT; build one dataset per modality"
+    ]
+
+
+def rgb_and_grey(folder, names_rgb, names_grey):
+    folder.mkdir()
+    for name in names_rgb:
+        Image.fromarray(np.full((4, 4, 3), 200, np.uint8)).save(folder / name)
+    for name in names_grey:
+        Image.fromarray(np.full((4, 4), 100, np.uint8)).save(folder / name)
+
+
+@pytest.mark.parametrize(
+    ("rgb", "grey", "others"),
+    [
+        ("a.png", ["b.png", "c.png", "d.png"], "the examples after it ({b}, {c})"),
+        ("b.png", ["a.png", "c.png"], "the examples around it ({a}, {c})"),
+        ("d.png", ["a.png", "b.png", "c.png"], "the 3 examples before it"),
+    ],
+)
+def test_an_rgb_file_among_grey_ones_is_named(tmp_path, capsys, rgb, grey, others):
+    rgb_and_grey(tmp_path / "src", [rgb], grey)
+    status, _, err = run(capsys, tmp_path / "src", "--out", tmp_path / "ds", "--no-progress")
+    names = {name[0]: tmp_path / "src" / name for name in ("a.png", "b.png", "c.png")}
+    assert status == 1
+    assert err.strip().splitlines() == [
+        f"kerastrans records: error: {tmp_path / 'src' / rgb}: input has 3 channels (RGB), but "
+        f"{others.format(**names)} in split 'train' have 1 channel (grey); the images of one split "
+        "need one number of channels (convert the odd file or leave it out)"
+    ]
+
+
+def test_an_rgb_folder_is_not_labelled_hu(tmp_path, capsys):
+    from kerastrans.training import default_windows
+
+    rgb_and_grey(tmp_path / "src", ["a.png", "b.png"], [])
+    status, out, _ = run(capsys, tmp_path / "src", "--out", tmp_path / "ds", "--no-progress")
+    assert status == 0 and "HU" not in out
+    assert "units: input values as stored (3 channels, not CT), target values as" in out
+    assert default_windows(tmp_path / "ds") == (Window(200, 1e-6), Window(200, 1e-6))

@@ -71,7 +71,7 @@ def test_unpaired_folders_give_domain_splits(ab_folders):
         "testA": 2,
         "testB": 2,
     }
-    assert set(next(iter(splits["testB"]))) == {"image", "id", "series", "position"}
+    assert set(next(iter(splits["testB"]))) == {"image", "id", "series", "position", "modality"}
 
 
 def test_missing_splits_and_folders_are_data_errors(ab_folders, tmp_path):

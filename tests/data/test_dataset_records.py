@@ -186,9 +186,13 @@ def test_folder_that_is_not_a_dataset_is_never_replaced(tmp_path):
         ),
         (
             {"input": noise_image(0, (16, 16, 2)), "target": noise_image(0)},
-            "bad: input has 2 channels, the first example of its split has 1",
+            r"bad: input has 2 channels \(grey \+ alpha\), but good in split 'train' has 1 "
+            r"channel \(grey\); the images of one split need one number of channels",
         ),
-        ({"input": noise_image(0)}, r"bad: example keys must be \['id', 'input', 'position'"),
+        (
+            {"input": noise_image(0)},
+            r"bad: example keys must be \['id', 'input', 'modality', 'position'",
+        ),
     ],
 )
 def test_malformed_example_is_a_data_error_naming_its_id(tmp_path, example, message):

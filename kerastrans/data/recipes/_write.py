@@ -8,10 +8,11 @@ from typing import Any
 
 from kerastrans.data.records import DatasetSummary, write_dataset
 
-__all__ = ["CT_WINDOW", "write_recipe"]
+__all__ = ["CT_DISPLAY_WINDOW", "write_recipe"]
 
-#: Window suggested for HU-valued recipes: air (-1000 HU) to dense bone (+1000 HU) -> [-1, 1].
-CT_WINDOW = {"base": -1000.0, "range": 2000.0}
+#: Display window hint of HU-valued recipes (air -1000 HU to +1000 HU); training uses the
+#: whole CT range (`kerastrans.training.resolve.CT_WINDOW`).
+CT_DISPLAY_WINDOW = {"base": -1000.0, "range": 2000.0}
 
 
 def write_recipe(
@@ -25,7 +26,7 @@ def write_recipe(
     overwrite: bool,
     progress: bool,
 ) -> DatasetSummary:
-    """Write a recipe's splits with its metadata (HU units and `CT_WINDOW` added).
+    """Write a recipe's splits with its metadata (HU units and `CT_DISPLAY_WINDOW` added).
 
     Args:
         out_dir: Dataset folder.
@@ -40,7 +41,13 @@ def write_recipe(
     return write_dataset(
         out_dir,
         splits,
-        metadata={"name": name, "version": version, "units": "HU", "window": CT_WINDOW, **metadata},
+        metadata={
+            "name": name,
+            "version": version,
+            "units": "HU",
+            "window": CT_DISPLAY_WINDOW,
+            **metadata,
+        },
         description=doc.splitlines()[0],
         overwrite=overwrite,
         progress=progress,
