@@ -6,10 +6,12 @@ with the same relative path:
 
 - DICOM gives a derived DICOM slice (`kerastrans.io.write_derived_dicom`):
   the source header, a new SOP Instance UID, one new SeriesInstanceUID per
-  source series, a RescaleSlope/Intercept that keeps negative HU, the output
-  window as display window. A multi-frame file gives one classic slice per
-  frame, named ``<name>_0000.dcm``, ``<name>_0001.dcm``, ... (one derived
-  series, InstanceNumber = frame + 1; NPY stacks likewise ``<name>_0000.npy``);
+  source series, a RescaleSlope/Intercept that keeps negative HU; as display
+  window the source's where the model keeps the units (input and output share
+  one window, e.g. CT -> CT), else the model's output window. A multi-frame
+  file gives one classic slice per frame, named ``<name>_0000.dcm``,
+  ``<name>_0001.dcm``, ... (one derived series, InstanceNumber = frame + 1;
+  NPY stacks likewise ``<name>_0000.npy``);
 - ``png16``: 16-bit PNG of ``round(value - intercept)``, where the intercept
   is the output window's low end rounded down when it is negative (e.g.
   -1024 for CT), else 0; the summary states it;
@@ -251,9 +253,15 @@ class _Conversion:
         self.series_uids: dict[str, str] = {}
         self.claimed: dict[Path, Path] = {}
         window = getattr(translator, "output_window", None)
-        #: DICOM (WindowCenter, WindowWidth) of the outputs: the model's output window.
-        self.display_window = None if window is None else (window.low + window.range / 2,
-                                                           window.range)  # fmt: skip
+        #: DICOM (WindowCenter, WindowWidth) of the model's output window.
+        self.output_window = None if window is None else (window.low + window.range / 2,
+                                                          window.range)  # fmt: skip
+        #: Whether outputs keep their source's display window: a model between two domains
+        #: of one window (CT -> CT) keeps the units, so the source's reading window still fits
+        #: (the full-range CT window, -1024..3071 HU, would show soft tissue flat grey).
+        self.keep_source_window = window is not None and window == getattr(
+            translator, "input_window", None
+        )
         #: png16 stores round(value - intercept): the window's low end if negative.
         self.png_intercept = 0.0 if window is None else float(min(0, math.floor(window.low)))
         self._header: tuple[Path, Any] | None = None
@@ -338,7 +346,8 @@ class _Conversion:
                     self._dicom_source(source),
                     series_uid=source.series_uid,
                     frame=source.index if source.count > 1 else None,
-                    window=self.display_window,
+                    window=None if self.keep_source_window else self.output_window,
+                    default_window=self.output_window,
                     instance_number=source.index + 1 if source.count > 1 else None,
                 )
             elif source.kind == "png16":

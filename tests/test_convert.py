@@ -96,7 +96,10 @@ def test_dicom_series_becomes_one_derived_series_with_clipped_hu(converted, sour
         assert output.file_meta.MediaStorageSOPInstanceUID == output.SOPInstanceUID
         assert output.ImagePositionPatient == source_ds.ImagePositionPatient
         assert output.PixelRepresentation == 1  # negative HU stored signed, not wrapped
-        assert (float(output.WindowCenter), float(output.WindowWidth)) == (40.0, 400.0)
+        # CT -> CT keeps the units: the source's display window, or the model's if it has none.
+        source_window = (source_ds.get("WindowCenter"), source_ds.get("WindowWidth"))
+        expected_window = (40.0, 400.0) if source_window[0] is None else source_window
+        assert (output.WindowCenter, output.WindowWidth) == expected_window
         expected = np.clip(hu(source_ds), -160, 240)
         assert expected.min() == -160  # the test data do reach below the window
         np.testing.assert_allclose(hu(output), expected, atol=float(output.RescaleSlope) / 2)
@@ -287,3 +290,19 @@ def test_progress_bar_counts_the_slices_written(source, translator, tmp_path, ca
     final = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert "100%" in final
     assert "slices=10" in final
+
+
+@pytest.mark.parametrize(
+    ("input_window", "expected"),
+    [(CT, (50.0, 350.0)), (Window(-1024, 4095), (40.0, 400.0))],
+    ids=["same-window-keeps-the-source-display", "other-window-shows-the-output-window"],
+)
+def test_derived_dicom_display_window(tmp_path, input_window, expected):
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    dataset.WindowCenter, dataset.WindowWidth = 50, 350
+    (tmp_path / "in").mkdir()
+    dataset.save_as(tmp_path / "in" / "IM0.dcm")
+    translator = Translator(identity(), input_window, CT, size_multiple=4)
+    convert(translator, tmp_path / "in", tmp_path / "out", progress=False)
+    output = pydicom.dcmread(tmp_path / "out" / "IM0.dcm")
+    assert (float(output.WindowCenter), float(output.WindowWidth)) == expected

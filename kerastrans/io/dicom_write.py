@@ -90,6 +90,7 @@ def write_derived_dicom(
     frame: int | None = None,
     rescale_slope: float | None = None,
     window: tuple[float, float] | None = None,
+    default_window: tuple[float, float] | None = None,
     instance_number: int | None = None,
     series_number: int | None = None,
 ) -> None:
@@ -122,6 +123,8 @@ def write_derived_dicom(
             stored values (max error ``rescale_slope / 2``).
         window: ``(center, width)`` of the display window in physical units;
             by default the source's window is kept.
+        default_window: ``(center, width)`` for a source without a display
+            window of its own, when ``window`` is `None`.
         instance_number: InstanceNumber; by default the source's.
         series_number: SeriesNumber; by default the source's.
 
@@ -132,6 +135,7 @@ def write_derived_dicom(
     """
     values = _one_image(pixels)
     window = None if window is None else _checked_window(window)
+    default_window = None if default_window is None else _checked_window(default_window)
     if not UID(series_uid).is_valid:
         raise ValueError(f"series_uid must be a valid DICOM UID, got {series_uid!r}")
     if rescale_slope is not None and not rescale_slope > 0:
@@ -146,6 +150,8 @@ def write_derived_dicom(
         dataset.InstanceNumber = int(instance_number)
     if series_number is not None:
         dataset.SeriesNumber = int(series_number)
+    if window is None and "WindowCenter" not in dataset:
+        window = default_window
     if window is not None:
         dataset.WindowCenter, dataset.WindowWidth = map(format_number_as_ds, window)
         for keyword in ("WindowCenterWidthExplanation", "VOILUTSequence", "VOILUTFunction"):
