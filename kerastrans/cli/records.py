@@ -137,7 +137,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"random split {draw.describe()}")
     print("values in physical units (HU for CT)")
     print(summary.format())
+    for name, split in summary.splits.items():
+        if split.unequal_pair is not None:
+            example_id, input_shape, target_shape = split.unequal_pair
+            print(
+                f"note: split {name!r}: input and target differ in size (e.g. {example_id}: "
+                f"{_shape(input_shape)} -> {_shape(target_shape)}); fine for --model automap "
+                "(one size per domain), refused by pix2pix, which outputs its input's size"
+            )
     return 0
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
 
 
 def _build(args: argparse.Namespace) -> tuple:

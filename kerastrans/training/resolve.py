@@ -43,8 +43,10 @@ def resolve_config(
 
     Raises:
         ValueError: If no dataset is given or an epoch would have no step.
-        DataError: If the dataset does not suit the model (an unpaired
-            dataset for pix2pix, missing splits, several sizes for AUTOMAP).
+        DataError: If the dataset does not suit the model or the settings (an
+            unpaired dataset for pix2pix, missing splits, several sizes for
+            AUTOMAP, pairs of two sizes for pix2pix, images of several sizes
+            in batches without crop, a crop larger than the images).
     """
     data, model, training = config.data, config.model, config.training
     if data.dataset is None:
@@ -58,6 +60,7 @@ def resolve_config(
             "got an unpaired one (train it with --model cyclegan)",
         )
     stats = _domain_stats(summary, data.train_split)
+    _check_sizes(summary, data, model.kind)
     seed = data.seed
     if seed is None and previous is not None:
         seed = previous.data.seed
@@ -125,8 +128,12 @@ def default_windows(dataset_dir: str | os.PathLike) -> tuple[Window, Window]:
 # ----------------------------------------------------------------------------------------------
 
 
+def _split_names(summary: DatasetSummary, split: str) -> list[str]:
+    return [split] if summary.kind == "paired" else [f"{split}A", f"{split}B"]
+
+
 def _train_splits(summary: DatasetSummary, split: str) -> list:
-    names = [split] if summary.kind == "paired" else [f"{split}A", f"{split}B"]
+    names = _split_names(summary, split)
     missing = [name for name in names if name not in summary.splits]
     if missing:
         raise file_error(
@@ -141,6 +148,56 @@ def _domain_stats(summary: DatasetSummary, split: str) -> tuple[ImageStats, Imag
     if summary.kind == "paired":
         return splits[0].features["input"], splits[0].features["target"]
     return splits[0].features["image"], splits[1].features["image"]
+
+
+def _check_sizes(summary: DatasetSummary, data, kind: str) -> None:
+    """Refuse, naming the dataset, image sizes the model or the batches cannot use."""
+    for name, split in zip(
+        _split_names(summary, data.train_split),
+        _train_splits(summary, data.train_split),
+        strict=True,
+    ):
+        unequal = split.unequal_pair
+        if kind == "pix2pix" and (unequal or split.size_ratio not in (None, (1.0, 1.0))):
+            pair = (
+                f"pair {unequal[0]!r}: input {_size(unequal[1])} and target {_size(unequal[2])}"
+                if unequal
+                else f"target/input size ratio {split.size_ratio}"
+            )
+            raise file_error(
+                summary.path,
+                f"split {name!r} has {pair}; pix2pix outputs images of its input's size, so "
+                "input and target of a pair need one size (resample the inputs, e.g. "
+                "'kerastrans simulate superres --upsample', or use --model automap)",
+            )
+        mixed = split.mixed_sizes(data.pad_multiple)
+        if kind != "automap" and data.crop is None and data.batch_size > 1 and mixed:
+            smallest = _smallest(split)
+            raise file_error(
+                summary.path,
+                f"split {name!r} holds images of several sizes ({mixed}), which cannot be "
+                f"batched {data.batch_size} at a time; give --crop H W (at most "
+                f"{smallest[0]} {smallest[1]}) or --batch-size 1",
+            )
+        if data.crop is not None and kind != "automap":
+            smallest = _smallest(split)
+            if data.crop[0] > smallest[0] or data.crop[1] > smallest[1]:
+                raise file_error(
+                    summary.path,
+                    f"crop {_size(data.crop)} is larger than the smallest image of split "
+                    f"{name!r} ({_size(smallest)}); give --crop of at most "
+                    f"{smallest[0]} {smallest[1]}",
+                )
+
+
+def _smallest(split) -> tuple[int, int]:
+    """Smallest height and width over the images of a split (each image feature)."""
+    shapes = [shape for stats in split.features.values() for shape in stats.shapes]
+    return min(shape[0] for shape in shapes), min(shape[1] for shape in shapes)
+
+
+def _size(shape) -> str:
+    return "x".join(str(n) for n in shape[:2])
 
 
 def _shapes(summary, stats, data, fixed: bool) -> tuple[tuple, tuple]:

@@ -1,0 +1,88 @@
+"""``kerastrans fit`` refuses data it cannot train on in one line, before any run directory."""
+
+import numpy as np
+import pytest
+
+from kerastrans.cli.main import main
+from kerastrans.data import write_dataset
+
+
+def pairs(*sizes):
+    """One example per ``(input size, target size)``: float32 noise, ids p0, p1, ..."""
+    rng = np.random.default_rng(0)
+    return [
+        {
+            "input": rng.normal(0, 1, (*a, 1)).astype(np.float32),
+            "target": rng.normal(0, 1, (*b, 1)).astype(np.float32),
+            "id": f"p{i}",
+        }
+        for i, (a, b) in enumerate(sizes)
+    ]
+
+
+def fit(capsys, data, run, *extra):
+    """Run ``kerastrans fit``; return (exit status, stderr lines)."""
+    argv = ["fit", "--data", str(data), "--out", str(run), "--epochs", "1",
+            "--steps-per-epoch", "1", "--no-progress", *extra]  # fmt: skip
+    try:
+        status = main(argv)
+    except SystemExit as exit_info:
+        status = exit_info.code
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+def test_pairs_of_two_sizes_are_noted_by_records_and_refused_by_pix2pix(tmp_path, capsys):
+    for side, size in (("A", 32), ("B", 24)):
+        (tmp_path / "src" / f"train{side}").mkdir(parents=True)
+        for i in range(2):
+            np.save(tmp_path / "src" / f"train{side}" / f"p{i}.npy", np.zeros((size, size)))
+    data = tmp_path / "ds"
+    assert main(["records", str(tmp_path / "src"), "--paired", "--out", str(data),
+                 "--no-progress"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    note = "note: split 'train': input and target differ in size (e.g. p0: 32x32x1 -> 24x24x1)"
+    assert note in out
+    status, err = fit(capsys, data, tmp_path / "run", "--batch-size", "1")
+    assert status == 1
+    assert err == [
+        f"kerastrans fit: error: {data}: split 'train' has pair 'p0': input 32x32 and target "
+        "24x24; pix2pix outputs images of its input's size, so input and target of a pair need "
+        "one size (resample the inputs, e.g. 'kerastrans simulate superres --upsample', or use "
+        "--model automap)"
+    ]
+    assert not (tmp_path / "run").exists()
+
+
+def test_automap_still_trains_on_pairs_of_two_sizes(tmp_path, capsys):
+    data = tmp_path / "ds"  # sinogram -> image, super-resolution without resampling
+    write_dataset(data, {"train": pairs(((8, 8), (16, 16)), ((8, 8), (16, 16)))}, progress=False)
+    status, err = fit(capsys, data, tmp_path / "run", "--model", "automap", "--batch-size", "1",
+                      "model.fc_layers=1", "model.generator.depth=2",
+                      "model.generator.base_channels=4", "training.grid_images=0")  # fmt: skip
+    assert (status, err) == (0, [])
+
+
+def test_mixed_sizes_in_batches_are_refused_with_the_fix(tmp_path, capsys):
+    data = tmp_path / "ds"
+    write_dataset(data, {"train": pairs(((32, 32),) * 2, ((48, 48),) * 2)}, progress=False)
+    status, err = fit(capsys, data, tmp_path / "run", "--batch-size", "2")
+    assert status == 1
+    assert err == [
+        f"kerastrans fit: error: {data}: split 'train' holds images of several sizes (input: "
+        "32x32x1, 48x48x1), which cannot be batched 2 at a time; give --crop H W (at most 32 "
+        "32) or --batch-size 1"
+    ]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("crop", [("48", "16"), ("16", "40")])
+def test_crop_larger_than_the_images_is_refused_with_both_sizes(tmp_path, capsys, crop):
+    data = tmp_path / "ds"
+    write_dataset(data, {"train": pairs(((32, 32),) * 2, ((40, 48),) * 2)}, progress=False)
+    status, err = fit(capsys, data, tmp_path / "run", "--batch-size", "2", "--crop", *crop)
+    assert status == 1
+    assert err == [
+        f"kerastrans fit: error: {data}: crop {crop[0]}x{crop[1]} is larger than the smallest "
+        "image of split 'train' (32x32); give --crop of at most 32 32"
+    ]
+    assert not (tmp_path / "run").exists()
