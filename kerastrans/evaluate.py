@@ -314,12 +314,14 @@ def _examples(dataset_dir: Path, split: str, max_images: int | None) -> Iterator
     import tensorflow_datasets as tfds
 
     from kerastrans.data.records import load_builder
+    from kerastrans.data.shards import shard_errors
 
     dataset = load_builder(dataset_dir).as_dataset(split=split, shuffle_files=False)
     if max_images is not None:
         dataset = dataset.take(max_images)
-    for example in tfds.as_numpy(dataset):
-        yield _Example(example["id"].decode(), example["input"], example["target"])
+    with shard_errors([dataset_dir]):
+        for example in tfds.as_numpy(dataset):
+            yield _Example(example["id"].decode(), example["input"], example["target"])
 
 
 def _chunks(items: Iterable[_Example], size: int) -> Iterator[list[_Example]]:

@@ -44,6 +44,7 @@ from tensorflow_datasets.core.utils import tqdm_utils
 from tqdm.auto import tqdm
 
 from kerastrans.atomic import atomic_directory
+from kerastrans.data.shards import check_shards
 from kerastrans.data.summary import DatasetSummary, SplitAccumulator
 from kerastrans.errors import DataError, file_error
 
@@ -139,13 +140,16 @@ def is_dataset(path: str | os.PathLike) -> bool:
 
 
 def load_builder(dataset_dir: str | os.PathLike) -> tfds.core.DatasetBuilder:
-    """Open a dataset folder with `tfds.builder_from_directory`.
+    """Open a dataset folder with `tfds.builder_from_directory`, its shards checked.
 
     Raises:
-        DataError: If the folder is not a TFDS dataset.
+        DataError: If the folder is not a TFDS dataset, or a TFRecord shard is
+            missing or truncated (`kerastrans.data.shards.check_shards`).
     """
     _check_dataset(dataset_dir)
-    return tfds.builder_from_directory(os.fspath(dataset_dir))
+    builder = tfds.builder_from_directory(os.fspath(dataset_dir))
+    check_shards(builder.info.splits.values())
+    return builder
 
 
 def read_metadata(dataset_dir: str | os.PathLike) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import os
 import secrets
 
 from kerastrans.config import Config, Window
-from kerastrans.data.records import read_metadata, read_summary
+from kerastrans.data.records import load_builder, read_metadata, read_summary
 from kerastrans.data.summary import DatasetSummary, ImageStats
 from kerastrans.errors import file_error
 
@@ -53,6 +53,7 @@ def resolve_config(
         raise ValueError("data.dataset must name the training dataset folder (--data), got None")
     dataset = os.path.abspath(data.dataset)
     summary = read_summary(dataset)
+    load_builder(dataset)  # a truncated shard is refused before the run starts
     if model.kind != "cyclegan" and summary.kind != "paired":
         raise file_error(
             dataset,
@@ -235,6 +236,7 @@ def _validation(data, summary: DatasetSummary) -> str | None:
     if data.validation is not None:
         folder = os.path.abspath(data.validation)
         _train_splits(read_summary(folder), data.eval_split)  # raises if the split is missing
+        load_builder(folder)
         return folder
     try:
         _train_splits(summary, data.eval_split)

@@ -86,3 +86,35 @@ def test_crop_larger_than_the_images_is_refused_with_both_sizes(tmp_path, capsys
         "image of split 'train' (32x32); give --crop of at most 32 32"
     ]
     assert not (tmp_path / "run").exists()
+
+
+TINY = ["model.generator.depth=2", "model.generator.base_channels=4",
+        "model.discriminator.base_channels=4", "model.discriminator.depth=1",
+        "training.grid_images=0"]  # fmt: skip
+
+
+def test_truncated_shard_is_one_line_before_the_run_directory(tmp_path, capsys):
+    data = tmp_path / "ds"
+    write_dataset(data, {"train": pairs(*[((16, 16), (16, 16))] * 4)}, progress=False)
+    [shard] = data.glob("*.tfrecord-*")
+    with open(shard, "r+b") as file:
+        file.truncate(shard.stat().st_size // 2)
+    status, err = fit(capsys, data, tmp_path / "run", "--batch-size", "2", *TINY)
+    assert status == 1 and len(err) == 1
+    assert err[0].startswith(f"kerastrans fit: error: {shard}: truncated or corrupt TFRecord (")
+    assert not (tmp_path / "run").exists()
+
+
+def test_damaged_shard_met_in_training_is_one_line_naming_it(tmp_path, capsys):
+    data = tmp_path / "ds"
+    write_dataset(data, {"train": pairs(*[((16, 16), (16, 16))] * 4)}, progress=False)
+    [shard] = data.glob("*.tfrecord-*")
+    damaged = bytearray(shard.read_bytes())
+    damaged[40:44] = b"\xff\xff\xff\xff"  # record data: lengths intact, the checksum fails
+    shard.write_bytes(bytes(damaged))
+    status, err = fit(capsys, data, tmp_path / "run", "--batch-size", "2", *TINY)
+    assert status == 1 and len(err) == 1
+    assert err[0].startswith(
+        f"kerastrans fit: error: {shard}: truncated or corrupt TFRecord (corrupted record at "
+    )
+    assert err[0].endswith("rebuild the dataset (kerastrans records/simulate with --overwrite)")
