@@ -175,6 +175,18 @@ def read_summary(dataset_dir: str | os.PathLike, *, reused: bool = False) -> Dat
 # Building.
 
 
+class _LocalInfo(tfds.core.DatasetInfo):
+    """Dataset info that never looks for precomputed info on GCS.
+
+    TFDS asks GCS while a new dataset is set up, and leaves an empty
+    ``tmp*tfds`` folder in the temp dir each time; a local dataset has
+    nothing there.
+    """
+
+    def initialize_from_bucket(self) -> None:
+        return
+
+
 class _SliceBuilder(tfds.dataset_builders.AdhocBuilder, skip_registration=True):
     """A TFDS builder of slices: order kept, supervised keys, metadata, no GCS."""
 
@@ -184,7 +196,7 @@ class _SliceBuilder(tfds.dataset_builders.AdhocBuilder, skip_registration=True):
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
+        return _LocalInfo(
             builder=self,
             description=self._description,
             features=self._feature_spec,
