@@ -23,6 +23,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_output_folder",
     "remove_stale_folders",
 ]
 
@@ -118,6 +119,28 @@ def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Itera
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def check_output_folder(path: str | os.PathLike) -> None:
+    """Check, before any work, that the folder ``path`` can be created (or replaced).
+
+    Args:
+        path: The output folder; it and its parents need not exist.
+
+    Raises:
+        NotADirectoryError: If a parent of ``path`` is a file
+            (``"<parent>: is a file, not a folder; cannot create <path>"``).
+        PermissionError: If the nearest existing parent is not writable
+            (``"<parent>: folder is not writable; cannot create <path>"``).
+    """
+    path = Path(path)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f"{parent}: is a file, not a folder; cannot create {path}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{parent}: folder is not writable; cannot create {path}")
 
 
 def remove_stale_folders(path: str | os.PathLike) -> list[Path]:

@@ -155,7 +155,7 @@ def _shape(shape: tuple[int, ...]) -> str:
 def _build(args: argparse.Namespace) -> tuple:
     """Build (or find) the dataset the arguments describe; return its summary and draws."""
     from kerastrans.data.recipes import build_recipe
-    from kerastrans.data.records import is_dataset, read_summary, write_dataset
+    from kerastrans.data.records import check_output, is_dataset, read_summary, write_dataset
     from kerastrans.data.sources import source_splits
 
     options = {"overwrite": args.overwrite, "progress": args.progress}
@@ -163,6 +163,7 @@ def _build(args: argparse.Namespace) -> tuple:
         return build_recipe(args.recipe, args.out, seed=args.seed, **options), []
     if is_dataset(args.out) and not args.overwrite:  # do not read the source for nothing
         return read_summary(args.out, reused=True), []
+    check_output(args.out)  # before the source is read
     mode = (
         "list"
         if args.pairs is not None

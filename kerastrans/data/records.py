@@ -43,7 +43,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.utils import tqdm_utils
 from tqdm.auto import tqdm
 
-from kerastrans.atomic import atomic_directory
+from kerastrans.atomic import atomic_directory, check_output_folder
 from kerastrans.data.shards import check_shards
 from kerastrans.data.summary import DatasetSummary, SplitAccumulator
 from kerastrans.errors import DataError, file_error
@@ -51,6 +51,7 @@ from kerastrans.errors import DataError, file_error
 __all__ = [
     "IMAGE_KEYS",
     "DatasetSummary",
+    "check_output",
     "is_dataset",
     "load_builder",
     "read_metadata",
@@ -129,9 +130,32 @@ def write_dataset(
         if not overwrite:
             logger.info("%s: dataset exists, left untouched", out_dir)
             return read_summary(out_dir, reused=True)
-    with atomic_directory(out_dir, replace=True) as folder:
-        summary = _build(folder, _dataset_name(out_dir), splits, metadata, description, progress)
+    check_output(out_dir)
+    try:
+        with atomic_directory(out_dir, replace=True) as folder:
+            summary = _build(
+                folder, _dataset_name(out_dir), splits, metadata, description, progress
+            )
+    except PermissionError as error:
+        where = error.filename or out_dir
+        raise file_error(where, f"permission denied; cannot write the dataset {out_dir}") from None
     return DatasetSummary(out_dir, summary.kind, summary.splits)
+
+
+def check_output(out_dir: str | os.PathLike) -> None:
+    """Check, before any source is read, that a dataset can be written at ``out_dir``.
+
+    Raises:
+        DataError: One line naming the path at fault: ``out_dir`` is a file, a
+            parent is a file, or the nearest existing parent is not writable.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise file_error(out_dir, "is a file, not a dataset folder; choose another output folder")
+    try:
+        check_output_folder(out_dir)
+    except OSError as error:
+        raise DataError(str(error)) from None
 
 
 def is_dataset(path: str | os.PathLike) -> bool:

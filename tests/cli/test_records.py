@@ -1,5 +1,7 @@
 """``kerastrans records``: folders and list files in, a summary out, one-line errors."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -200,3 +202,62 @@ def test_random_split_keeps_every_dicom_series_in_one_split(series_pairs, tmp_pa
         "6 of 18 examples = 33.3% (asked 10.0%)" in stdout
     )
     assert read_metadata(out)["split"]["draws"][0]["groups"] == 1
+
+
+def test_output_under_a_file_is_one_line_naming_it(folders, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    status, _, err = run(capsys, folders, "--paired", "--out", tmp_path / "afile" / "ds")
+    assert status == 1
+    assert err == (
+        f"kerastrans records: error: {tmp_path / 'afile'}: is a file, not a folder; "
+        f"cannot create {tmp_path / 'afile' / 'ds'}\n"
+    )
+    status, _, err = run(capsys, folders, "--paired", "--out", tmp_path / "afile")
+    assert (status, err) == (
+        1,
+        f"kerastrans records: error: {tmp_path / 'afile'}: is a file, not a dataset folder; "
+        "choose another output folder\n",
+    )
+
+
+def test_unwritable_output_folder_is_one_line(folders, tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: os.fspath(path) != str(locked) and
+                        writable(path, mode))  # fmt: skip
+    status, _, err = run(capsys, folders, "--paired", "--out", locked / "ds")
+    assert (status, err) == (
+        1,
+        f"kerastrans records: error: {locked}: folder is not writable; cannot create "
+        f"{locked / 'ds'}\n",
+    )
+
+
+def test_permission_denied_while_writing_is_one_line(folders, tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    def denied(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied", str(dir))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", denied)  # e.g. a read-only network share
+    status, _, err = run(capsys, folders, "--paired", "--out", tmp_path / "ds", "--no-progress")
+    assert (status, err) == (
+        1,
+        f"kerastrans records: error: {tmp_path}: permission denied; cannot write the dataset "
+        f"{tmp_path / 'ds'}\n",
+    )
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders"
+)
+def test_read_only_output_folder_is_one_line(folders, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        status, _, err = run(capsys, folders, "--paired", "--out", locked / "ds")
+    finally:
+        locked.chmod(0o755)
+    assert status == 1 and err.count("\n") == 1 and "folder is not writable" in err
