@@ -61,7 +61,6 @@ def resolve_config(
             "got an unpaired one (train it with --model cyclegan)",
         )
     stats = _domain_stats(summary, data.train_split)
-    _check_sizes(summary, data, model.kind)
     seed = data.seed
     if seed is None and previous is not None:
         seed = previous.data.seed
@@ -71,6 +70,7 @@ def resolve_config(
     if model.kind != "automap":
         pad_multiple = math.lcm(pad_multiple, model.generator.size_multiple)
     data = dataclasses.replace(data, dataset=dataset, seed=seed, pad_multiple=pad_multiple)
+    _check_sizes(summary, data, model.kind)
     input_shape, output_shape = _shapes(summary, stats, data, model.kind == "automap")
     steps = training.steps_per_epoch
     if steps is None:

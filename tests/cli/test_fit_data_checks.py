@@ -118,3 +118,10 @@ def test_damaged_shard_met_in_training_is_one_line_naming_it(tmp_path, capsys):
         f"kerastrans fit: error: {shard}: truncated or corrupt TFRecord (corrupted record at "
     )
     assert err[0].endswith("rebuild the dataset (kerastrans records/simulate with --overwrite)")
+
+
+def test_sizes_that_pad_alike_still_batch(tmp_path, capsys):
+    data = tmp_path / "ds"  # 31 and 32 both pad to 32 for the generator (multiple of 2)
+    write_dataset(data, {"train": pairs(((31, 31),) * 2, ((32, 32),) * 2)}, progress=False)
+    status, err = fit(capsys, data, tmp_path / "run", "--batch-size", "2", *TINY)
+    assert (status, err) == (0, [])
