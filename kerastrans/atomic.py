@@ -9,8 +9,11 @@ checkpoint or dataset behind that later loads as if it were complete.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +25,13 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_output_folder",
+    "remove_stale_folders",
     "writable_directory",
 ]
+
+#: This host's name as it appears in incomplete folder names (letters, digits, dots).
+_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
 
 
 @contextlib.contextmanager
@@ -76,9 +84,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary folder next to ``path``; rename it onto ``path`` on success.
 
-    The folder is filled under a hidden name (``.<name>.incomplete-XXXX``) and
-    only renamed to ``path`` when the block finishes, so an interrupted build
-    never leaves a folder at ``path`` that looks finished.
+    The folder is filled under a hidden name
+    (``.<name>.incomplete-<host>-<pid>-XXXX``) and only renamed to ``path``
+    when the block finishes, so an interrupted build never leaves a folder at
+    ``path`` that looks finished. A process killed mid-build cannot remove its
+    folder; the next build of ``path`` does, once the owning process (same
+    host, that pid) is gone. Folders of live processes, of other hosts or
+    without an owner in their name are left alone.
 
     Args:
         path: The final folder.
@@ -93,7 +105,10 @@ def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Itera
     if path.exists() and not replace:
         raise FileExistsError(f"{path}: already exists")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.incomplete-", dir=path.parent))
+    remove_stale_folders(path)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{path.name}.incomplete-{_HOST}-{os.getpid()}-", dir=path.parent)
+    )
     tmp.chmod(_default_mode(0o777))  # mkdtemp makes 0700; a result should follow the umask
     try:
         yield tmp
@@ -137,6 +152,62 @@ def writable_directory(path: str | os.PathLike) -> Path:
     except OSError as error:
         raise file_error(path, f"cannot write here ({error.strerror or error})") from None
     return path
+
+
+def check_output_folder(path: str | os.PathLike) -> None:
+    """Check, before any work, that the folder ``path`` can be created (or replaced).
+
+    Args:
+        path: The output folder; it and its parents need not exist.
+
+    Raises:
+        NotADirectoryError: If a parent of ``path`` is a file
+            (``"<parent>: is a file, not a folder; cannot create <path>"``).
+        PermissionError: If the nearest existing parent is not writable
+            (``"<parent>: folder is not writable; cannot create <path>"``).
+    """
+    path = Path(path)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f"{parent}: is a file, not a folder; cannot create {path}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{parent}: folder is not writable; cannot create {path}")
+
+
+def remove_stale_folders(path: str | os.PathLike) -> list[Path]:
+    """Remove the incomplete folders of `atomic_directory` builds of ``path`` whose process died.
+
+    Only folders named by this host with the pid of a process that no longer
+    exists are removed; anything else (a live build, another host's build on a
+    shared filesystem, names without an owner) is kept.
+
+    Returns:
+        The folders removed.
+    """
+    path = Path(path)
+    owned = re.compile(rf"^\.{re.escape(path.name)}\.incomplete-(?P<host>[^-]+)-(?P<pid>\d+)-")
+    removed = []
+    for folder in path.parent.glob(f".{glob.escape(path.name)}.incomplete-*"):
+        match = owned.match(folder.name)
+        if match and match["host"] == _HOST and not _alive(int(match["pid"])):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (one of another user counts)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by someone else
+        return True
+    return True
 
 
 def _default_mode(base: int) -> int:

@@ -333,13 +333,15 @@ def _examples(
     import tensorflow_datasets as tfds
 
     from kerastrans.data.records import load_builder
+    from kerastrans.data.shards import shard_errors
 
     dataset = load_builder(dataset_dir).as_dataset(split=split, shuffle_files=False)
     if max_images is not None:
         dataset = dataset.take(max_images)
     first, second = ("target", "input") if swap else ("input", "target")
-    for example in tfds.as_numpy(dataset):
-        yield _Example(example["id"].decode(), example[first], example[second])
+    with shard_errors([dataset_dir]):
+        for example in tfds.as_numpy(dataset):
+            yield _Example(example["id"].decode(), example[first], example[second])
 
 
 def _chunks(items: Iterable[_Example], size: int) -> Iterator[list[_Example]]:

@@ -83,3 +83,51 @@ def test_atomic_directory_replace_swaps_only_a_complete_result(tmp_path):
         (tmp / "new").write_text("v2")
     assert sorted(p.name for p in target.iterdir()) == ["new"]
     assert _leftovers(tmp_path) == ["dataset"]
+
+
+def _killed_build(target):
+    """Start a build of ``target`` in another process and SIGKILL it mid-build."""
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time\nfrom kerastrans.atomic import atomic_directory\n"
+        "with atomic_directory(sys.argv[1]) as tmp:\n"
+        "    (tmp / 'shard').write_text('partial'); print(tmp, flush=True); time.sleep(60)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    folder = process.stdout.readline().strip()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return folder
+
+
+def test_incomplete_folders_of_killed_builds_are_removed_by_the_next(tmp_path):
+    import subprocess
+    import sys
+
+    target = tmp_path / "dataset"
+    stale = _killed_build(target)
+    assert _leftovers(tmp_path) == [stale.rsplit("/", 1)[1]]
+    foreign = tmp_path / ".dataset.incomplete-otherhost-1-abc"  # another host: kept
+    unowned = tmp_path / ".dataset.incomplete-abc123"  # no owner in the name: kept
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    live = tmp_path / f".dataset.incomplete-{_host()}-{sleeper.pid}-abc"  # live process: kept
+    for folder in (foreign, unowned, live):
+        folder.mkdir()
+    try:
+        with atomic_directory(target) as tmp:
+            (tmp / "shard").write_text("done")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert _leftovers(tmp_path) == sorted(["dataset", foreign.name, unowned.name, live.name])
+
+
+def _host():
+    from kerastrans import atomic
+
+    return atomic._HOST

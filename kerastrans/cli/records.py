@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 __all__ = ["RECIPES", "add_parser", "parse_split"]
@@ -43,9 +44,12 @@ _SPLIT_HELP = """\
 which splits to write, comma-separated: a source split name keeps that split
 (folders: 'train' = trainA/trainB, 'test' = testA/testB; a list file or plain
 folder is 'train'); NAME=FRACTION moves that random fraction of the train
-examples into a new split NAME (whole DICOM series stay together; seeded by
---seed); a bare FRACTION means validation=FRACTION. Default: every source
-split. Examples: --split 0.1, --split train,test,validation=0.2
+examples into a new split NAME, whole groups at a time: a DICOM series
+(SeriesInstanceUID) never lands in two splits; any other file (PNG, TIFF,
+NPY) is its own group, all its frames together. Seeded by --seed; the share
+reached is printed (it may differ from FRACTION when series are large). A
+bare FRACTION means validation=FRACTION. Default: every source split.
+Examples: --split 0.1, --split train,test,validation=0.2
 """
 
 
@@ -129,11 +133,21 @@ def parse_split(text: str) -> tuple[tuple[str, ...], dict[str, float]]:
 def run(args: argparse.Namespace) -> int:
     """Build the dataset and print what it holds."""
     _check_arguments(args)
-    summary = _build(args)
+    summary, draws = _build(args)
     state = "exists, left untouched (--overwrite rebuilds it)" if summary.reused else "written"
     print(f"kerastrans records: {summary.path}: {summary.kind} dataset {state}")
+    for draw in draws:
+        print(f"random split {draw.describe()}")
     print(summary.format())
     print(_units_line(summary))
+    for name, split in summary.splits.items():
+        if split.unequal_pair is not None:
+            example_id, input_shape, target_shape = split.unequal_pair
+            print(
+                f"note: split {name!r}: input and target differ in size (e.g. {example_id}: "
+                f"{_shape(input_shape)} -> {_shape(target_shape)}); fine for --model automap "
+                "(one size per domain), refused by pix2pix, which outputs its input's size"
+            )
     return 0
 
 
@@ -170,17 +184,22 @@ def _units(stats) -> str:
     return "values as stored (no DICOM Modality: HU only if the files hold HU)"
 
 
-def _build(args: argparse.Namespace):
-    """Build (or find) the dataset the arguments describe; return its summary."""
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _build(args: argparse.Namespace) -> tuple:
+    """Build (or find) the dataset the arguments describe; return its summary and draws."""
     from kerastrans.data.recipes import build_recipe
-    from kerastrans.data.records import is_dataset, read_summary, write_dataset
+    from kerastrans.data.records import check_output, is_dataset, read_summary, write_dataset
     from kerastrans.data.sources import source_splits
 
     options = {"overwrite": args.overwrite, "progress": args.progress}
     if args.recipe is not None:
-        return build_recipe(args.recipe, args.out, seed=args.seed, **options)
+        return build_recipe(args.recipe, args.out, seed=args.seed, **options), []
     if is_dataset(args.out) and not args.overwrite:  # do not read the source for nothing
-        return read_summary(args.out, reused=True)
+        return read_summary(args.out, reused=True), []
+    check_output(args.out)  # before the source is read
     mode = (
         "list"
         if args.pairs is not None
@@ -198,15 +217,21 @@ def _build(args: argparse.Namespace):
     metadata = {
         "source": str(source),
         "mode": mode,
-        "split": {"kept": list(keep), "held_out": held_out, "seed": args.seed},
+        "split": {
+            "kept": list(keep),
+            "held_out": held_out,
+            "seed": args.seed,
+            "draws": [dataclasses.asdict(draw) for draw in splits.draws],
+        },
     }
-    return write_dataset(
+    summary = write_dataset(
         args.out,
         splits,
         metadata=metadata,
         description=f"kerastrans records {mode} {source}",
         **options,
     )
+    return summary, splits.draws
 
 
 def _check_arguments(args: argparse.Namespace) -> None:

@@ -275,15 +275,12 @@ def _check_split(
             "series together in order of position, which 2.5D stacks need "
             "(rebuild it from kerastrans.io.read_series order)",
         )
-    if batch_size > 1 and not (training and config.crop is not None):
-        for key, stats in info.features.items():
-            padded = {_padded(shape[:2], config.pad_multiple) for shape in stats.shapes}
-            if stats.num_shapes > len(stats.shapes) or len(padded) > 1:
-                raise ValueError(
-                    f"cannot batch {batch_size} images of several sizes from split {split!r} "
-                    f"({key}: {stats.describe_shapes()}); set crop (training), batch_size 1 "
-                    "or a larger pad_multiple"
-                )
+    mixed = info.mixed_sizes(config.pad_multiple)
+    if batch_size > 1 and not (training and config.crop is not None) and mixed:
+        raise ValueError(
+            f"cannot batch {batch_size} images of several sizes from split {split!r} "
+            f"({mixed}); set crop (training), batch_size 1 or a larger pad_multiple"
+        )
 
 
 def _static_shape(

@@ -43,7 +43,8 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.utils import tqdm_utils
 from tqdm.auto import tqdm
 
-from kerastrans.atomic import atomic_directory
+from kerastrans.atomic import atomic_directory, check_output_folder
+from kerastrans.data.shards import check_shards
 from kerastrans.data.summary import DatasetSummary, SplitAccumulator
 from kerastrans.errors import DataError, file_error
 from kerastrans.io.slice import modality_mismatch
@@ -51,6 +52,7 @@ from kerastrans.io.slice import modality_mismatch
 __all__ = [
     "IMAGE_KEYS",
     "DatasetSummary",
+    "check_output",
     "is_dataset",
     "load_builder",
     "read_metadata",
@@ -134,9 +136,32 @@ def write_dataset(
         if not overwrite:
             logger.info("%s: dataset exists, left untouched", out_dir)
             return read_summary(out_dir, reused=True)
-    with atomic_directory(out_dir, replace=True) as folder:
-        summary = _build(folder, _dataset_name(out_dir), splits, metadata, description, progress)
+    check_output(out_dir)
+    try:
+        with atomic_directory(out_dir, replace=True) as folder:
+            summary = _build(
+                folder, _dataset_name(out_dir), splits, metadata, description, progress
+            )
+    except PermissionError as error:
+        where = error.filename or out_dir
+        raise file_error(where, f"permission denied; cannot write the dataset {out_dir}") from None
     return DatasetSummary(out_dir, summary.kind, summary.splits)
+
+
+def check_output(out_dir: str | os.PathLike) -> None:
+    """Check, before any source is read, that a dataset can be written at ``out_dir``.
+
+    Raises:
+        DataError: One line naming the path at fault: ``out_dir`` is a file, a
+            parent is a file, or the nearest existing parent is not writable.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise file_error(out_dir, "is a file, not a dataset folder; choose another output folder")
+    try:
+        check_output_folder(out_dir)
+    except OSError as error:
+        raise DataError(str(error)) from None
 
 
 def is_dataset(path: str | os.PathLike) -> bool:
@@ -145,13 +170,16 @@ def is_dataset(path: str | os.PathLike) -> bool:
 
 
 def load_builder(dataset_dir: str | os.PathLike) -> tfds.core.DatasetBuilder:
-    """Open a dataset folder with `tfds.builder_from_directory`.
+    """Open a dataset folder with `tfds.builder_from_directory`, its shards checked.
 
     Raises:
-        DataError: If the folder is not a TFDS dataset.
+        DataError: If the folder is not a TFDS dataset, or a TFRecord shard is
+            missing or truncated (`kerastrans.data.shards.check_shards`).
     """
     _check_dataset(dataset_dir)
-    return tfds.builder_from_directory(os.fspath(dataset_dir))
+    builder = tfds.builder_from_directory(os.fspath(dataset_dir))
+    check_shards(builder.info.splits.values())
+    return builder
 
 
 def read_metadata(dataset_dir: str | os.PathLike) -> dict[str, Any]:
@@ -177,6 +205,18 @@ def read_summary(dataset_dir: str | os.PathLike, *, reused: bool = False) -> Dat
 # Building.
 
 
+class _LocalInfo(tfds.core.DatasetInfo):
+    """Dataset info that never looks for precomputed info on GCS.
+
+    TFDS asks GCS while a new dataset is set up, and leaves an empty
+    ``tmp*tfds`` folder in the temp dir each time; a local dataset has
+    nothing there.
+    """
+
+    def initialize_from_bucket(self) -> None:
+        return
+
+
 class _SliceBuilder(tfds.dataset_builders.AdhocBuilder, skip_registration=True):
     """A TFDS builder of slices: order kept, supervised keys, metadata, no GCS."""
 
@@ -186,7 +226,7 @@ class _SliceBuilder(tfds.dataset_builders.AdhocBuilder, skip_registration=True):
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
+        return _LocalInfo(
             builder=self,
             description=self._description,
             features=self._feature_spec,

@@ -12,15 +12,19 @@ mapping `kerastrans.data.records.write_dataset` takes:
   ``train``.
 
 A random part of the ``train`` examples can be moved to new splits
-(``hold_out={"validation": 0.1}``); whole DICOM series stay together.
+(``held_out={"validation": 0.1}``), whole groups at a time: a DICOM series
+(SeriesInstanceUID) never lands in two splits, and any other file (PNG, TIFF,
+NPY, DICOM without a series UID) is a group of its own, all its frames
+together. The draw is seeded; what it reached is in `SourceSplits.draws`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from kerastrans.data.examples import (
     Examples,
@@ -32,11 +36,52 @@ from kerastrans.data.examples import (
 from kerastrans.errors import DataError, file_error
 from kerastrans.io.sources import pairs_from_folders, pairs_from_list, unpaired_from_folders
 
-__all__ = ["MODES", "folder_splits", "source_splits"]
+__all__ = ["MODES", "Draw", "SourceSplits", "folder_splits", "source_splits"]
 
 MODES = ("paired", "unpaired", "list", "folder")
 #: Split names listed first, in this order; others follow alphabetically.
 _ORDER = ("train", "validation", "val", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class Draw:
+    """What one random split reached: whole groups, so maybe not the fraction asked.
+
+    Attributes:
+        split: The new split, e.g. ``"validation"`` (``"validationA"`` per domain).
+        source: The split it was drawn from (``"train"``, ``"trainA"``, ...).
+        asked: The fraction asked for.
+        groups: Groups (DICOM series or files) moved.
+        total_groups: Groups of the source split before the draw.
+        count: Sources (examples, or files of a domain) moved.
+        total: Sources of the source split before the draw.
+        unit: What a source is: ``"examples"`` or ``"files"``.
+    """
+
+    split: str
+    source: str
+    asked: float
+    groups: int
+    total_groups: int
+    count: int
+    total: int
+    unit: str
+
+    def describe(self) -> str:
+        """One line, e.g. ``validation: 1 of 3 groups (DICOM series or files), ...``."""
+        return (
+            f"{self.split}: {self.groups} of {self.total_groups} groups (DICOM series or "
+            f"files) from {self.source}, {self.count} of {self.total} {self.unit} = "
+            f"{self.count / self.total:.1%} (asked {self.asked:.1%})"
+        )
+
+
+class SourceSplits(dict):
+    """Examples per split name (a dict), with the `Draw` of each random split in ``draws``."""
+
+    def __init__(self, splits: Mapping[str, Examples], draws: Sequence[Draw] = ()) -> None:
+        super().__init__(splits)
+        self.draws = list(draws)
 
 
 def source_splits(
@@ -47,7 +92,7 @@ def source_splits(
     held_out: Mapping[str, float] | None = None,
     seed: int = 0,
     progress: bool = True,
-) -> dict[str, Iterable[dict[str, Any]]]:
+) -> SourceSplits:
     """Return the examples of ``source`` per split.
 
     Args:
@@ -55,12 +100,13 @@ def source_splits(
         mode: Kind of source, one of `MODES`.
         keep: Source splits to write (default: all found).
         held_out: New split name -> fraction of the ``train`` examples moved
-            into it at random.
+            into it at random, whole DICOM series (or files) at a time.
         seed: Seed of the random split.
         progress: Show a progress bar while a plain folder is read.
 
     Returns:
-        Examples per split name, in a stable order (train, validation, test, ...).
+        Examples per split name, in a stable order (train, validation, test,
+        ...), with the fractions the random splits reached in ``draws``.
 
     Raises:
         DataError: If the source is missing, has no usable split, a requested
@@ -89,9 +135,12 @@ def source_splits(
             else folder_examples(source, progress=progress)
         )
         splits = {"train": examples}
-    for name, fraction in (held_out or {}).items():
-        _move_random_part(splits, source, name, fraction, seed)
-    return dict(sorted(splits.items(), key=lambda item: _rank(item[0])))
+    draws = [
+        draw
+        for name, fraction in (held_out or {}).items()
+        for draw in _move_random_part(splits, source, name, fraction, seed)
+    ]
+    return SourceSplits(dict(sorted(splits.items(), key=lambda item: _rank(item[0]))), draws)
 
 
 def folder_splits(root: str | os.PathLike) -> list[str]:
@@ -122,7 +171,7 @@ def _requested(source: Path, found: Sequence[str], keep: Sequence[str]) -> list[
 
 def _move_random_part(
     splits: dict[str, Examples], source: Path, name: str, fraction: float, seed: int
-) -> None:
+) -> list[Draw]:
     """Move ``fraction`` of each train part (``train``, or ``trainA``/``trainB``) to ``name``."""
     parts = [key for key in splits if key in ("train", "trainA", "trainB")]
     if not parts:
@@ -130,21 +179,33 @@ def _move_random_part(
             source,
             f"split {name!r} is drawn from the train examples, but no train split is written",
         )
+    draws = []
     for key in parts:
         suffix = key[len("train") :]
         if f"{name}{suffix}" in splits:
             raise DataError(f"split {name!r} exists in the source: choose another name")
+        examples = splits[key]
+        sources = examples.sources
+        labels = [examples.group(item) if examples.group else i for i, item in enumerate(sources)]
         try:
-            kept, held = hold_out(splits[key].sources, fraction, seed, group=_group)
+            kept, held = hold_out(range(len(sources)), fraction, seed, group=labels.__getitem__)
         except ValueError as error:
             raise file_error(source, f"cannot draw split {name!r}: {error}") from None
-        splits[f"{name}{suffix}"] = splits[key].subset(held)
-        splits[key] = splits[key].subset(kept)
-
-
-def _group(item: Any) -> Any:
-    """Group of a source: the DICOM series of a slice, else the pair id or file itself."""
-    return getattr(item, "series", None) or getattr(item, "id", None) or item
+        splits[f"{name}{suffix}"] = examples.subset([sources[i] for i in held])
+        splits[key] = examples.subset([sources[i] for i in kept])
+        draws.append(
+            Draw(
+                f"{name}{suffix}",
+                key,
+                fraction,
+                len({labels[i] for i in held}),
+                len(set(labels)),
+                len(held),
+                len(sources),
+                examples.unit,
+            )
+        )
+    return draws
 
 
 def _rank(name: str) -> tuple[int, str]:

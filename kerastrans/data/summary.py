@@ -80,12 +80,36 @@ class SplitSummary:
         size_ratio: ``(target height / input height, target width / input
             width)`` when it is the same for every example of a paired split
             (1, 1 for same-size pairs, 2, 2 for 2x super-resolution), else `None`.
+        unequal_pair: The first pair of a paired split whose input and target
+            differ in height or width: ``(id, input shape, target shape)``;
+            `None` if there is none (or the dataset predates this field).
     """
 
     num_examples: int
     features: Mapping[str, ImageStats]
     series_ordered: bool
     size_ratio: tuple[float, float] | None = None
+    unequal_pair: tuple[str, tuple[int, ...], tuple[int, ...]] | None = None
+
+    def mixed_sizes(self, pad_multiple: int = 1) -> str | None:
+        """The feature and sizes that stop images being batched together, or `None`.
+
+        Args:
+            pad_multiple: Images are padded to multiples of this first, so
+                sizes that pad alike batch together.
+
+        Returns:
+            E.g. ``"input: 32x32x1, 48x48x1"`` when a feature has several
+            (padded) sizes; `None` when every image of each feature has one.
+        """
+        for key, stats in self.features.items():
+            padded = {
+                tuple(-(-n // pad_multiple) * pad_multiple for n in shape[:2])
+                for shape in stats.shapes
+            }
+            if stats.num_shapes > len(stats.shapes) or len(padded) > 1:
+                return f"{key}: {stats.describe_shapes()}"
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +138,7 @@ class DatasetSummary:
                     "num_examples": split.num_examples,
                     "series_ordered": split.series_ordered,
                     "size_ratio": split.size_ratio,
+                    "unequal_pair": split.unequal_pair,
                     "features": {
                         key: dataclasses.asdict(stats) for key, stats in split.features.items()
                     },
@@ -132,6 +157,7 @@ class DatasetSummary:
                 num_examples=int(split["num_examples"]),
                 series_ordered=bool(split["series_ordered"]),
                 size_ratio=None if split.get("size_ratio") is None else tuple(split["size_ratio"]),
+                unequal_pair=_unequal_pair(split.get("unequal_pair")),
                 features={
                     key: ImageStats(
                         shapes=tuple(tuple(int(n) for n in shape) for shape in stats["shapes"]),
@@ -204,6 +230,7 @@ class SplitAccumulator:
         self._ordered = True
         self._ratios: set[tuple[float, float]] = set()
         self._modality: dict[str, str | None] = {}
+        self._unequal: tuple[str, tuple[int, ...], tuple[int, ...]] | None = None
 
     def add(
         self, example: Mapping[str, Any], modality: Mapping[str, str | None] | None = None
@@ -228,6 +255,9 @@ class SplitAccumulator:
         if self._keys == ("input", "target"):
             (hi, wi), (ht, wt) = example["input"].shape[:2], example["target"].shape[:2]
             self._ratios.add((round(ht / hi, 6), round(wt / wi, 6)))
+            if self._unequal is None and (hi, wi) != (ht, wt):
+                shapes = (example["input"].shape, example["target"].shape)
+                self._unequal = (str(example["id"]), *(tuple(map(int, s)) for s in shapes))
         self._track_order(example["series"], float(example["position"]))
 
     def _track_order(self, series: str, position: float) -> None:
@@ -258,4 +288,12 @@ class SplitAccumulator:
             for key in self._keys
         }
         ratio = next(iter(self._ratios)) if len(self._ratios) == 1 else None
-        return SplitSummary(self._count, features, self._ordered, ratio)
+        return SplitSummary(self._count, features, self._ordered, ratio, self._unequal)
+
+
+def _unequal_pair(stored: Any) -> tuple[str, tuple[int, ...], tuple[int, ...]] | None:
+    """`SplitSummary.unequal_pair` from its JSON form ``[id, shape, shape]``."""
+    if stored is None:
+        return None
+    example_id, input_shape, target_shape = stored
+    return str(example_id), tuple(map(int, input_shape)), tuple(map(int, target_shape))

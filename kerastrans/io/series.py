@@ -21,7 +21,7 @@ from kerastrans.io.dicom import DICOM_SUFFIXES, dataset_slices, is_dicom_file, r
 from kerastrans.io.files import find_images
 from kerastrans.io.slice import Slice
 
-__all__ = ["Series", "read_series"]
+__all__ = ["Series", "read_series", "series_uid"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +63,7 @@ def read_series(root: str | os.PathLike, *, progress: bool = False) -> list[Seri
         DataError: If ``root`` is missing, holds no DICOM files, or a file
             cannot be read.
     """
-    paths = [
-        path
-        for path in find_images(root)
-        if path.suffix.lower() in DICOM_SUFFIXES or is_dicom_file(path)
-    ]
+    paths = [path for path in find_images(root) if _is_dicom(path)]
     if not paths:
         raise file_error(root, "no DICOM files under it")
     groups: dict[str | None, list[tuple[Slice, Path, int | None, int]]] = {}
@@ -79,6 +75,29 @@ def read_series(root: str | os.PathLike, *, progress: bool = False) -> list[Seri
     return [
         _ordered(uid, entries) for uid, entries in sorted(groups.items(), key=lambda g: g[0] or "")
     ]
+
+
+def series_uid(path: str | os.PathLike) -> str | None:
+    """The SeriesInstanceUID of a DICOM file (header only), or `None`.
+
+    Args:
+        path: Any image file; files that are not DICOM (by suffix or ``DICM``
+            marker, as in `read_series`) have no series.
+
+    Returns:
+        The UID, or `None` for other files and DICOM files without one.
+
+    Raises:
+        DataError: If a DICOM file cannot be read.
+    """
+    if not _is_dicom(Path(path)):
+        return None
+    uid = read_dataset(path, pixels=False).get("SeriesInstanceUID")
+    return str(uid) if uid else None
+
+
+def _is_dicom(path: Path) -> bool:
+    return path.suffix.lower() in DICOM_SUFFIXES or is_dicom_file(path)
 
 
 def _instance_number(value: object) -> int | None:

@@ -40,6 +40,7 @@ import tensorflow as tf
 
 from kerastrans.atomic import atomic_write_text
 from kerastrans.config import Config, config_differences, load_config, save_config
+from kerastrans.data.shards import shard_errors
 from kerastrans.errors import DataError, file_error
 from kerastrans.training import callbacks as run_callbacks
 from kerastrans.training.build import build_model
@@ -179,7 +180,8 @@ def fit(
             remove_leftovers(out)
             save_config(config, out / _CONFIG)
             (out / _FINISHED).unlink(missing_ok=True)
-        return _train(model, config, run_dir, out, strategy, progress, callbacks)
+        with shard_errors([config.data.dataset, config.data.validation]):
+            return _train(model, config, run_dir, out, strategy, progress, callbacks)
 
 
 def read_finished(run_dir: str | os.PathLike) -> dict[str, Any] | None:

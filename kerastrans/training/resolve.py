@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kerastrans.config import Config, Window
-from kerastrans.data.records import read_metadata, read_summary
+from kerastrans.data.records import load_builder, read_metadata, read_summary
 from kerastrans.data.summary import DatasetSummary, ImageStats
 from kerastrans.errors import file_error
 from kerastrans.precision import AUTO, resolve_precision
@@ -74,14 +74,17 @@ def resolve_config(
     Raises:
         ValueError: If no dataset is given, an epoch would have no step, or
             the window of an output domain in HU does not cover `CT_RANGE`.
-        DataError: If the dataset does not suit the model (an unpaired
-            dataset for pix2pix, missing splits, several sizes for AUTOMAP).
+        DataError: If the dataset does not suit the model or the settings (an
+            unpaired dataset for pix2pix, missing splits, several sizes for
+            AUTOMAP, pairs of two sizes for pix2pix, images of several sizes
+            in batches without crop, a crop larger than the images).
     """
     data, model, training = config.data, config.model, config.training
     if data.dataset is None:
         raise ValueError("data.dataset must name the training dataset folder (--data), got None")
     dataset = os.path.abspath(data.dataset)
     summary = read_summary(dataset)
+    load_builder(dataset)  # a truncated shard is refused before the run starts
     if model.kind != "cyclegan" and summary.kind != "paired":
         raise file_error(
             dataset,
@@ -99,6 +102,7 @@ def resolve_config(
     if model.kind != "automap":
         pad_multiple = math.lcm(pad_multiple, model.generator.size_multiple)
     data = dataclasses.replace(data, dataset=dataset, seed=seed, pad_multiple=pad_multiple)
+    _check_sizes(summary, data, model.kind)
     input_shape, output_shape = _shapes(summary, stats, data, model.kind == "automap")
     steps = training.steps_per_epoch
     if steps is None:
@@ -261,8 +265,12 @@ def _check_output_windows(config: Config, dataset: str, recorded: tuple, decided
             )
 
 
+def _split_names(summary: DatasetSummary, split: str) -> list[str]:
+    return [split] if summary.kind == "paired" else [f"{split}A", f"{split}B"]
+
+
 def _train_splits(summary: DatasetSummary, split: str) -> list:
-    names = [split] if summary.kind == "paired" else [f"{split}A", f"{split}B"]
+    names = _split_names(summary, split)
     missing = [name for name in names if name not in summary.splits]
     if missing:
         raise file_error(
@@ -277,6 +285,56 @@ def _domain_stats(summary: DatasetSummary, split: str) -> tuple[ImageStats, Imag
     if summary.kind == "paired":
         return splits[0].features["input"], splits[0].features["target"]
     return splits[0].features["image"], splits[1].features["image"]
+
+
+def _check_sizes(summary: DatasetSummary, data, kind: str) -> None:
+    """Refuse, naming the dataset, image sizes the model or the batches cannot use."""
+    for name, split in zip(
+        _split_names(summary, data.train_split),
+        _train_splits(summary, data.train_split),
+        strict=True,
+    ):
+        unequal = split.unequal_pair
+        if kind == "pix2pix" and (unequal or split.size_ratio not in (None, (1.0, 1.0))):
+            pair = (
+                f"pair {unequal[0]!r}: input {_size(unequal[1])} and target {_size(unequal[2])}"
+                if unequal
+                else f"target/input size ratio {split.size_ratio}"
+            )
+            raise file_error(
+                summary.path,
+                f"split {name!r} has {pair}; pix2pix outputs images of its input's size, so "
+                "input and target of a pair need one size (resample the inputs, e.g. "
+                "'kerastrans simulate superres --upsample', or use --model automap)",
+            )
+        mixed = split.mixed_sizes(data.pad_multiple)
+        if kind != "automap" and data.crop is None and data.batch_size > 1 and mixed:
+            smallest = _smallest(split)
+            raise file_error(
+                summary.path,
+                f"split {name!r} holds images of several sizes ({mixed}), which cannot be "
+                f"batched {data.batch_size} at a time; give --crop H W (at most "
+                f"{smallest[0]} {smallest[1]}) or --batch-size 1",
+            )
+        if data.crop is not None and kind != "automap":
+            smallest = _smallest(split)
+            if data.crop[0] > smallest[0] or data.crop[1] > smallest[1]:
+                raise file_error(
+                    summary.path,
+                    f"crop {_size(data.crop)} is larger than the smallest image of split "
+                    f"{name!r} ({_size(smallest)}); give --crop of at most "
+                    f"{smallest[0]} {smallest[1]}",
+                )
+
+
+def _smallest(split) -> tuple[int, int]:
+    """Smallest height and width over the images of a split (each image feature)."""
+    shapes = [shape for stats in split.features.values() for shape in stats.shapes]
+    return min(shape[0] for shape in shapes), min(shape[1] for shape in shapes)
+
+
+def _size(shape) -> str:
+    return "x".join(str(n) for n in shape[:2])
 
 
 def _shapes(summary, stats, data, fixed: bool) -> tuple[tuple, tuple]:
@@ -314,6 +372,7 @@ def _validation(data, summary: DatasetSummary) -> str | None:
     if data.validation is not None:
         folder = os.path.abspath(data.validation)
         _train_splits(read_summary(folder), data.eval_split)  # raises if the split is missing
+        load_builder(folder)
         return folder
     try:
         _train_splits(summary, data.eval_split)

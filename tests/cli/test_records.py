@@ -1,5 +1,7 @@
 """``kerastrans records``: folders and list files in, a summary out, one-line errors."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -82,7 +84,11 @@ def test_list_file_with_two_input_channels_and_a_validation_split(tmp_path, caps
     assert "| train      | 3        | input   | 4x4x2" in out
     assert "| validation | 1        | target  | 4x4x1" in out
     metadata = read_metadata(tmp_path / "ds")
+    draws = metadata["split"].pop("draws")
     assert metadata["split"] == {"kept": [], "held_out": {"validation": 0.25}, "seed": 3}
+    assert [(draw["split"], draw["count"], draw["total"]) for draw in draws] == [
+        ("validation", 1, 4)
+    ]
 
 
 def test_unpaired_folders_give_domain_splits(folders, tmp_path, capsys):
@@ -199,3 +205,113 @@ def test_an_rgb_folder_is_not_labelled_hu(tmp_path, capsys):
     assert status == 0 and "HU" not in out
     assert "units: input values as stored (3 channels, not CT), target values as" in out
     assert default_windows(tmp_path / "ds") == (Window(200, 1e-6), Window(200, 1e-6))
+
+
+def write_series(folder, uid, slices, *, prefix):
+    """Write ``slices`` slices of pydicom's CT_small.dcm (128 x 128 HU) as one series ``uid``."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(slices):
+        dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        dataset.SeriesInstanceUID = uid
+        dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        dataset.InstanceNumber = index + 1
+        dataset.ImagePositionPatient = [0.0, 0.0, 5.0 * index]
+        dataset.save_as(folder / f"{prefix}_slice_{index:02d}.dcm")
+
+
+@pytest.fixture
+def series_pairs(tmp_path):
+    """trainA/trainB: three real 6-slice CT series (18 pairs), one SeriesInstanceUID each."""
+    from pydicom.uid import generate_uid
+
+    root = tmp_path / "series"
+    for number in range(3):
+        uid = generate_uid()
+        for side in "AB":
+            write_series(root / f"train{side}", uid, 6, prefix=f"s{number}")
+    return root
+
+
+def test_random_split_keeps_every_dicom_series_in_one_split(series_pairs, tmp_path, capsys):
+    out = tmp_path / "ds"
+    status, stdout, _ = run(
+        capsys, series_pairs, "--paired", "--split", "train,validation=0.1", "--out", out,
+        "--no-progress",
+    )  # fmt: skip
+    assert status == 0
+    builder = tfds.builder_from_directory(str(out))
+    series = {
+        split: {example["series"].decode() for example in tfds.as_numpy(builder.as_dataset(split))}
+        for split in ("train", "validation")
+    }
+    assert len(series["train"]) == 2 and len(series["validation"]) == 1
+    assert not series["train"] & series["validation"]
+    # 10 % of 18 pairs cannot be met with series of 6: what was reached is said.
+    assert (
+        "random split validation: 1 of 3 groups (DICOM series or files) from train, "
+        "6 of 18 examples = 33.3% (asked 10.0%)" in stdout
+    )
+    assert read_metadata(out)["split"]["draws"][0]["groups"] == 1
+
+
+def test_output_under_a_file_is_one_line_naming_it(folders, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    status, _, err = run(capsys, folders, "--paired", "--out", tmp_path / "afile" / "ds")
+    assert status == 1
+    assert err == (
+        f"kerastrans records: error: {tmp_path / 'afile'}: is a file, not a folder; "
+        f"cannot create {tmp_path / 'afile' / 'ds'}\n"
+    )
+    status, _, err = run(capsys, folders, "--paired", "--out", tmp_path / "afile")
+    assert (status, err) == (
+        1,
+        f"kerastrans records: error: {tmp_path / 'afile'}: is a file, not a dataset folder; "
+        "choose another output folder\n",
+    )
+
+
+def test_unwritable_output_folder_is_one_line(folders, tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: os.fspath(path) != str(locked) and
+                        writable(path, mode))  # fmt: skip
+    status, _, err = run(capsys, folders, "--paired", "--out", locked / "ds")
+    assert (status, err) == (
+        1,
+        f"kerastrans records: error: {locked}: folder is not writable; cannot create "
+        f"{locked / 'ds'}\n",
+    )
+
+
+def test_permission_denied_while_writing_is_one_line(folders, tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    def denied(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied", str(dir))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", denied)  # e.g. a read-only network share
+    status, _, err = run(capsys, folders, "--paired", "--out", tmp_path / "ds", "--no-progress")
+    assert (status, err) == (
+        1,
+        f"kerastrans records: error: {tmp_path}: permission denied; cannot write the dataset "
+        f"{tmp_path / 'ds'}\n",
+    )
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders"
+)
+def test_read_only_output_folder_is_one_line(folders, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        status, _, err = run(capsys, folders, "--paired", "--out", locked / "ds")
+    finally:
+        locked.chmod(0o755)
+    assert status == 1 and err.count("\n") == 1 and "folder is not writable" in err

@@ -127,3 +127,28 @@ def test_hold_out_checks_its_fraction():
         hold_out([1, 2, 3], 1.0, seed=0)
     kept, held = hold_out(list(range(10)), 0.01, seed=0)
     assert len(held) == 1 and len(kept) == 9
+
+
+def test_unpaired_hold_out_keeps_dicom_series_together(dicom_folder, tmp_path):
+    for side in "AB":
+        shutil.copytree(dicom_folder, tmp_path / "src" / f"train{side}" / "scan")
+        save(tmp_path / "src" / f"train{side}" / "other.npy", 1.0)
+    for seed in range(4):
+        splits = source_splits(tmp_path / "src", "unpaired", held_out={"val": 0.2}, seed=seed)
+        for side in "AB":
+            series = [
+                {example["series"] for example in splits[f"{part}{side}"]} - {None}
+                for part in ("train", "val")
+            ]
+            assert not series[0] & series[1]
+        assert [draw.groups for draw in splits.draws] == [1, 1]
+
+
+def test_frames_of_one_npy_volume_stay_in_one_split(tmp_path):
+    np.save(tmp_path / "volume.npy", np.zeros((4, 8, 8), np.float32))
+    save(tmp_path / "single.npy", 1.0)
+    for seed in range(3):
+        splits = source_splits(tmp_path, "folder", held_out={"validation": 0.5}, seed=seed)
+        parts = [{ex["id"] for ex in splits[name]} for name in ("train", "validation")]
+        volume = {f"{tmp_path / 'volume.npy'}#{frame}" for frame in range(4)}
+        assert volume in parts

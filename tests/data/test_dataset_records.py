@@ -240,3 +240,16 @@ def test_writing_never_asks_gcs(write, monkeypatch):
     monkeypatch.setattr(gcs_utils, "download_gcs_dataset", no_network)
     path = write({"train": [{"input": noise_image(0), "target": noise_image(0), "id": "x"}]})
     assert is_dataset(path)
+
+
+def test_a_build_leaves_nothing_in_the_temp_dir(tmp_path, monkeypatch):
+    import tempfile
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    image = np.zeros((4, 4, 1), np.float32)
+    write_dataset(tmp_path / "ds", {"train": [{"input": image, "target": image, "id": "a"}]},
+                  progress=False)  # fmt: skip
+    assert list(temp.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "temp"]
