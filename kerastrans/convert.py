@@ -47,6 +47,7 @@ from kerastrans.io import (
     write_image,
 )
 from kerastrans.io.dicom import DICOM_SUFFIXES, is_dicom_file, read_dataset
+from kerastrans.tiling import auto_tiled
 from kerastrans.translate import (
     ImageTranslator,
     load_translator,
@@ -128,6 +129,8 @@ def convert(
     Args:
         model: A translator (`kerastrans.translate.Translator`, an exported
             model) or the path of a run directory or exported SavedModel.
+            Images over `kerastrans.tiling.AUTO_TILE_PIXELS` are translated in
+            tiles; pass a `kerastrans.tiling.TiledTranslator` to choose them.
         input_path: A folder (searched recursively) or one image file.
         output_dir: Where outputs go, with the inputs' relative paths. It must
             be empty or absent unless ``overwrite``, and not inside the input.
@@ -158,6 +161,7 @@ def convert(
     translator = (
         load_translator(model, direction) if isinstance(model, (str, os.PathLike)) else model
     )
+    translator = auto_tiled(translator, batch_size)  # large images in tiles (with a note)
     ignored = _count_ignored(root, files) if input_path.is_dir() else 0
     job = _Conversion(translator, root, output_dir, output_format, on_error)
     start = time.perf_counter()
