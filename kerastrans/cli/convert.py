@@ -42,6 +42,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="write into a non-empty OUTPUT_DIR"
     )
+    parser.add_argument(
+        "--send",
+        type=_destination,
+        metavar="AE_TITLE@HOST:PORT",
+        help="then store every DICOM file of OUTPUT_DIR on this DICOM node (PACS) by C-STORE",
+    )
     add_model_options(parser, "slices")
     parser.set_defaults(func=run, parser=parser)
 
@@ -73,7 +79,32 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         args.parser.error(str(error))
     print(summary.format())
-    return 1 if summary.errors else 0
+    failed = bool(summary.errors)
+    if args.send is not None:  # after the local series is complete
+        failed = _send(args, report) or failed
+    return 1 if failed else 0
+
+
+def _send(args: argparse.Namespace, report) -> bool:
+    """Store the DICOM files of the output folder on ``args.send``; True if any failed."""
+    from kerastrans.io.pacs import send_files
+    from kerastrans.io.series import dicom_files
+
+    sent = send_files(
+        dicom_files(args.output_dir), args.send, progress=args.progress, on_error=report
+    )
+    print(sent.format())
+    return bool(sent.errors)
+
+
+def _destination(text: str):
+    """Argparse type of ``--send``: ``AE_TITLE@HOST:PORT``."""
+    from kerastrans.io.pacs import parse_destination
+
+    try:
+        return parse_destination(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_model_options(parser: argparse.ArgumentParser, items: str) -> None:

@@ -21,7 +21,7 @@ from kerastrans.io.dicom import DICOM_SUFFIXES, dataset_slices, is_dicom_file, r
 from kerastrans.io.files import find_images
 from kerastrans.io.slice import Slice
 
-__all__ = ["Series", "read_series"]
+__all__ = ["Series", "dicom_files", "read_series"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +63,7 @@ def read_series(root: str | os.PathLike, *, progress: bool = False) -> list[Seri
         DataError: If ``root`` is missing, holds no DICOM files, or a file
             cannot be read.
     """
-    paths = [
-        path
-        for path in find_images(root)
-        if path.suffix.lower() in DICOM_SUFFIXES or is_dicom_file(path)
-    ]
+    paths = dicom_files(root)
     if not paths:
         raise file_error(root, "no DICOM files under it")
     groups: dict[str | None, list[tuple[Slice, Path, int | None, int]]] = {}
@@ -78,6 +74,19 @@ def read_series(root: str | os.PathLike, *, progress: bool = False) -> list[Seri
             groups.setdefault(slice_.series, []).append((slice_, path, instance, frame))
     return [
         _ordered(uid, entries) for uid, entries in sorted(groups.items(), key=lambda g: g[0] or "")
+    ]
+
+
+def dicom_files(root: str | os.PathLike) -> list[Path]:
+    """The DICOM files under ``root`` (recursively): a DICOM suffix or the ``DICM`` marker.
+
+    Raises:
+        DataError: If ``root`` is missing.
+    """
+    return [
+        path
+        for path in find_images(root)
+        if path.suffix.lower() in DICOM_SUFFIXES or is_dicom_file(path)
     ]
 
 
