@@ -75,6 +75,8 @@ class _Example:
     id: str
     input: np.ndarray
     target: np.ndarray
+    #: 2.5D: the input stacked with its neighbours (what the model takes), else `None`.
+    stack: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,6 +261,13 @@ def evaluate(
     if split not in summary.splits:
         raise file_error(dataset_dir, f"no split {split!r} (splits: {', '.join(summary.splits)})")
     data_range = _resolve_range(data_range, translator)
+    neighbours = int(getattr(translator, "neighbours", 0))  # 2.5D: stacked as in training
+    if neighbours and not summary.splits[split].series_ordered:
+        raise file_error(
+            dataset_dir,
+            f"split {split!r} does not store the slices of each series together in "
+            "order of position, which 2.5D models need",
+        )
     translator = auto_tiled(translator, batch_size)  # large images in tiles (with a note)
     make_baseline, description = _baseline(
         baseline, dataset_dir, split, summary, fbp_frequency_scaling, impl
@@ -270,8 +279,11 @@ def evaluate(
     scores: dict[str, list] = {"model": [], **({name: []} if name else {})}
     samples: list[Sample] = []
     with tqdm(total=total, desc=f"evaluating {split}", unit="image", disable=not progress) as bar:
-        for chunk in _chunks(_examples(dataset_dir, split, max_images), batch_size):
-            items = ((index, example.input) for index, example in enumerate(chunk))
+        for chunk in _chunks(_examples(dataset_dir, split, max_images, neighbours), batch_size):
+            items = (
+                (index, example.input if example.stack is None else example.stack)
+                for index, example in enumerate(chunk)
+            )
             outputs = dict(translate_in_batches(translator, items, batch_size))
             baselines = make_baseline(chunk) if make_baseline else [None] * len(chunk)
             for index, example in enumerate(chunk):
@@ -330,17 +342,28 @@ def _resolve_range(data_range: float | str | None, translator: Any) -> float | N
     return float(data_range)
 
 
-def _examples(dataset_dir: Path, split: str, max_images: int | None) -> Iterator[_Example]:
-    """The examples of ``split`` in stored order, as NumPy arrays."""
+def _examples(
+    dataset_dir: Path, split: str, max_images: int | None, neighbours: int = 0
+) -> Iterator[_Example]:
+    """The examples of ``split`` in stored order, as NumPy arrays.
+
+    With ``neighbours``, each input is also stacked with its neighbours by the
+    training pipeline's `kerastrans.data.stack.stack_neighbours`.
+    """
     import tensorflow_datasets as tfds
 
     from kerastrans.data.records import load_builder
+    from kerastrans.data.stack import stack_neighbours
 
     dataset = load_builder(dataset_dir).as_dataset(split=split, shuffle_files=False)
+    if neighbours:
+        dataset = dataset.map(lambda example: {**example, "stack": example["input"]})
+        dataset = stack_neighbours(dataset, neighbours, "stack", ("stack", "input", "target"))
     if max_images is not None:
         dataset = dataset.take(max_images)
     for example in tfds.as_numpy(dataset):
-        yield _Example(example["id"].decode(), example["input"], example["target"])
+        stack = example.get("stack") if neighbours else None
+        yield _Example(example["id"].decode(), example["input"], example["target"], stack)
 
 
 def _chunks(items: Iterable[_Example], size: int) -> Iterator[list[_Example]]:

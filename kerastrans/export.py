@@ -127,6 +127,7 @@ def export_translator(
             "input_window": dataclasses.asdict(translator.input_window),
             "output_window": dataclasses.asdict(translator.output_window),
             "size_multiple": translator.size_multiple,
+            "neighbours": translator.neighbours,
             "input_shape": list(shape),
             **dict(info or {}),
         }
@@ -185,6 +186,8 @@ class ExportedTranslator:
         input_window: Input window recorded at export, or `None`.
         output_window: Output window recorded at export, or `None`.
         input_shape: ``(height, width, channels)`` of the signature.
+        size_multiple: Recorded size multiple (1 when not recorded).
+        neighbours: Recorded 2.5D neighbours on each side (0 when not recorded).
     """
 
     path: Path
@@ -192,6 +195,8 @@ class ExportedTranslator:
     output_window: Window | None
     input_shape: tuple[int | None, int | None, int]
     _loaded: Any = dataclasses.field(repr=False, compare=False)
+    size_multiple: int | None = 1
+    neighbours: int = 0
 
     def __call__(self, images: Any) -> tf.Tensor:
         """Translate ``N x H x W x C`` images in physical units (see `Translator`)."""
@@ -246,6 +251,8 @@ def load_exported(path: str | os.PathLike) -> ExportedTranslator:
         output_window=_window(info.get("output_window")),
         input_shape=(height, width, int(channels)),
         _loaded=loaded,
+        size_multiple=info.get("size_multiple", 1),
+        neighbours=int(info.get("neighbours", 0)),
     )
 
 

@@ -62,8 +62,8 @@ class Run:
                 ``"BtoA"`` for a CycleGAN run.
 
         Returns:
-            A `kerastrans.translate.Translator` with the run's windows and the
-            network's size multiple.
+            A `kerastrans.translate.Translator` with the run's windows, 2.5D
+            neighbours and the network's size multiple.
 
         Raises:
             ValueError: For another direction, or ``"BtoA"`` of a model that
@@ -77,7 +77,7 @@ class Run:
         windows = (data.input_window, data.target_window)
         if direction == "AtoB":
             generator = self.model.generator_g if kind == "cyclegan" else self.model.generator
-            return Translator.from_generator(generator, *windows)
+            return Translator.from_generator(generator, *windows, neighbours=data.neighbours)
         if kind != "cyclegan":
             raise ValueError(
                 f"direction 'BtoA' needs a CycleGAN run, got a {kind} run ({self.path})"
