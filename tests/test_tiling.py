@@ -114,3 +114,25 @@ def test_large_images_are_tiled_automatically_with_a_note(translator, images, mo
     assert automatic.auto_tiled == 2
     small = images[:, :30, :30]
     np.testing.assert_array_equal(automatic(small), translator(small).numpy())
+
+
+def test_cli_tile_option_reaches_the_model_and_checks_its_size_multiple(tmp_path, capsys):
+    from kerastrans.cli.main import main
+    from kerastrans.export import export_translator
+
+    export_translator(Translator(convolutional(), CT, CT, size_multiple=4), tmp_path / "model")
+    rng = np.random.default_rng(3)
+    (tmp_path / "in").mkdir()
+    np.save(tmp_path / "in" / "big.npy", rng.uniform(-1000, 2000, (40, 52)).astype(np.float32))
+    argv = ["convert", str(tmp_path / "model"), str(tmp_path / "in"), "--no-progress"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, str(tmp_path / "bad"), "--tile", "18"])
+    assert exit_info.value.code == 2
+    assert "tile must be a multiple of the network's size multiple 4, got 18" in (
+        capsys.readouterr().err
+    )
+    assert main([*argv, str(tmp_path / "out"), "--tile", "16", "--overlap", "0.5"]) == 0
+    whole = Translator(convolutional(), CT, CT)(
+        np.load(tmp_path / "in" / "big.npy")[None, ..., None]
+    )
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "big.npy"), whole[0], atol=0.05)

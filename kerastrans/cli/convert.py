@@ -14,9 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from kerastrans.cli._types import positive_int
+from kerastrans.cli._types import non_negative_float, positive_int
 
-__all__ = ["add_model_options", "add_parser"]
+__all__ = ["add_model_options", "add_parser", "tiled_model"]
 
 #: Output formats (`kerastrans.convert.FORMATS`, listed here so --help needs no TensorFlow).
 FORMATS = ("same", "dcm", "png16", "npy")
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = convert(
-            args.model,
+            tiled_model(args, args.model),
             args.input,
             args.output_dir,
             batch_size=args.batch_size,
@@ -108,7 +108,7 @@ def _destination(text: str):
 
 
 def add_model_options(parser: argparse.ArgumentParser, items: str) -> None:
-    """Add ``--batch-size``, ``--direction`` and ``--no-progress`` (convert, evaluate)."""
+    """Add ``--batch-size``, ``--direction``, ``--no-progress``, ``--tile``, ``--overlap``."""
     parser.add_argument(
         "--batch-size", type=positive_int, default=8, help=f"{items} per model call (default 8)"
     )
@@ -118,3 +118,42 @@ def add_model_options(parser: argparse.ArgumentParser, items: str) -> None:
     parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="hide the progress bar"
     )
+    parser.add_argument(
+        "--tile",
+        type=positive_int,
+        metavar="N",
+        help="translate in N x N tiles blended without seams, --batch-size tiles per call "
+        "(default: whole images; images over 2048 x 2048 pixels in 1024 x 1024 tiles)",
+    )
+    parser.add_argument(
+        "--overlap",
+        type=_fraction,
+        metavar="F",
+        help="overlap of neighbouring tiles as a fraction of --tile, in [0, 1) (default 0.25)",
+    )
+
+
+def tiled_model(args: argparse.Namespace, model):
+    """``model`` (a translator or a path) in ``--tile`` tiles, or as it is without ``--tile``."""
+    if args.tile is None:
+        if args.overlap is not None:
+            args.parser.error("--overlap needs --tile")
+        return model
+    from kerastrans.tiling import DEFAULT_OVERLAP, TiledTranslator
+    from kerastrans.translate import load_translator
+
+    if not callable(model):
+        model = load_translator(model, args.direction)
+    overlap = DEFAULT_OVERLAP if args.overlap is None else args.overlap
+    try:
+        return TiledTranslator(model, args.tile, overlap, args.batch_size)
+    except ValueError as error:
+        args.parser.error(str(error))
+
+
+def _fraction(text: str) -> float:
+    """Argparse type of ``--overlap``: a number in [0, 1)."""
+    value = non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value

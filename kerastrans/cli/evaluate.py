@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from kerastrans.cli._types import positive_int
-from kerastrans.cli.convert import add_model_options
+from kerastrans.cli.convert import add_model_options, tiled_model
 
 __all__ = ["add_parser"]
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     scaling = args.fbp_frequency_scaling
     if scaling is not None and not 0 < scaling <= 1:
         args.parser.error(f"--fbp-frequency-scaling must be in (0, 1], got {scaling}")
-    translator = load_translator(args.model, args.direction)
+    translator = tiled_model(args, load_translator(args.model, args.direction))
     if args.data_range == "window" and getattr(translator, "output_window", None) is None:
         args.parser.error("--data-range window needs a model with a recorded output window")
     report = evaluate(
