@@ -41,6 +41,14 @@ every derived DICOM (`kerastrans.io.write_derived_dicom`) alone, in one
 thread: the I/O work that convert overlaps with the model.
 
 Goal: convert's I/O overhead over the bare SavedModel call under 10 %.
+
+Memory rows (``--memory-only`` runs just these): one ``kerastrans convert``
+process per row on the SavedModel, on 2 slices of ``N x N`` (``693_UNCI.dcm``
+enlarged by repeating pixels): ``whole-N`` translates each slice whole (512,
+1024, 2048: the sizes that fit), ``tiled-4096`` uses ``--tile 512`` (overlap
+0.25). ``peak_mib`` is the process's peak resident memory (``wait4``
+``ru_maxrss``), ``slices_per_s`` as convert prints it. Goal: ``tiled-4096``
+under 3 GiB.
 """
 
 from __future__ import annotations
@@ -62,6 +70,14 @@ from _training import add_work_arguments, train
 NAME = "convert"
 SOURCE = "693_UNCI.dcm"
 GOAL_PCT = 10.0
+#: Memory rows: (method, slice side, --tile or None).
+MEMORY_ROWS = (
+    ("whole-512", 512, None),
+    ("whole-1024", 1024, None),
+    ("whole-2048", 2048, None),
+    ("tiled-4096", 4096, 512),
+)
+GOAL_PEAK_MIB = 3 * 1024
 
 
 # -- set-up: run directory, SavedModel, DICOM folder --------------------------------------------
@@ -108,6 +124,55 @@ def make_dicom_folder(folder: Path, n_slices: int) -> Path:
             with atomic_path(target) as tmp:
                 shutil.copyfile(source, tmp)
     return folder
+
+
+def make_large_dicom_folder(folder: Path, size: int, n_slices: int = 2) -> Path:
+    """``n_slices`` copies of ``693_UNCI.dcm`` enlarged to ``size x size`` (pixels repeated)."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    dataset = pydicom.dcmread(get_testdata_file(SOURCE))
+    factor = size // int(dataset.Rows)
+    pixels = np.kron(dataset.pixel_array, np.ones((factor, factor), dataset.pixel_array.dtype))
+    dataset.Rows, dataset.Columns = pixels.shape
+    dataset.PixelData = pixels.tobytes()
+    for index in range(n_slices):
+        target = folder / f"slice_{index:04d}.dcm"
+        if not target.exists():
+            dataset.SOPInstanceUID = pydicom.uid.generate_uid()
+            dataset.save_as(target)
+    return folder
+
+
+def memory_rows(saved_model: Path, work: Path) -> list[dict]:
+    """Peak memory and speed of one ``kerastrans convert`` process per size (whole or tiled)."""
+    rows = []
+    for method, size, tile in MEMORY_ROWS:
+        inputs = make_large_dicom_folder(work / f"dicom-{size}", size)
+        outputs = work / "out" / method
+        shutil.rmtree(outputs, ignore_errors=True)
+        command = [sys.executable, "-m", "kerastrans.cli.main", "convert", str(saved_model),
+                   str(inputs), str(outputs), "--batch-size", "2", "--no-progress"]  # fmt: skip
+        if tile is not None:
+            command += ["--tile", str(tile)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        stdout = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            raise RuntimeError(f"{method}: convert exited {process.returncode}: {stdout}")
+        speed = next(line for line in stdout.splitlines() if "slices/s" in line)
+        rows.append({
+            "method": method,
+            "peak_mib": usage.ru_maxrss / 1024,  # KiB on Linux
+            "slices_per_s": float(speed.split(" slices/s")[0].split(", ")[-1]),
+            "size": size,
+            "tile": tile or 0,
+            "n_slices": len(list(outputs.glob("*.dcm"))),
+        })  # fmt: skip
+        shutil.rmtree(outputs, ignore_errors=True)
+    return rows
 
 
 # -- timing -------------------------------------------------------------------------------------
@@ -283,7 +348,7 @@ def measure(work: Path, n_slices: int, batch_size: int, repeats: int) -> list[di
     rows += serial_io_rows(inputs, out / "serial", repeats)
     convert_seconds = statistics.median(times["saved_model_dcm"]["wall"])
     rows.append(cli_row(saved_model, inputs, out / "cli", batch_size, convert_seconds))
-    return rows
+    return rows + memory_rows(saved_model, work)
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -325,8 +390,21 @@ def main(argv: list[str] | None = None) -> int:
         "--batch-size", type=int, default=8, help="slices per model call (8, convert's default)"
     )
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats (5)")
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="only the peak-memory rows (whole-N, tiled-4096); prints, writes no results",
+    )
     add_work_arguments(parser, NAME)
     args = parser.parse_args(argv)
+    if args.memory_only:
+        saved_model = make_saved_model(make_run(args.work), args.work)
+        rows = memory_rows(saved_model, args.work)
+        print_table(rows)
+        tiled = next(r for r in rows if r["method"] == "tiled-4096")
+        verdict = "met" if tiled["peak_mib"] < GOAL_PEAK_MIB else "NOT met"
+        print(f"goal (tiled-4096 peak < {GOAL_PEAK_MIB} MiB): {verdict}: {tiled['peak_mib']:.0f}")
+        return 0
     n_slices, batch_size, repeats = args.n_slices, args.batch_size, args.repeats
     work = args.work
     if args.quick:

@@ -56,6 +56,9 @@ from kerastrans.io import (
     write_image,
 )
 from kerastrans.io.dicom import DICOM_SUFFIXES, is_dicom_file, read_dataset
+from kerastrans.io.series import order_dicom_files
+from kerastrans.stacking import stack_slices
+from kerastrans.tiling import auto_tiled
 from kerastrans.translate import (
     ImageTranslator,
     load_translator,
@@ -143,6 +146,8 @@ def convert(
     Args:
         model: A translator (`kerastrans.translate.Translator`, an exported
             model) or the path of a run directory or exported SavedModel.
+            Images over `kerastrans.tiling.AUTO_TILE_PIXELS` are translated in
+            tiles; pass a `kerastrans.tiling.TiledTranslator` to choose them.
         input_path: A folder (searched recursively) or one image file.
         output_dir: Where outputs go, with the inputs' relative paths. It must
             be empty, absent or the output of an interrupted run of the same
@@ -192,7 +197,9 @@ def convert(
     }
     state = manifest.begin(output_dir, settings, overwrite=overwrite)
     ignored = _count_ignored(root, files) if input_path.is_dir() else 0
-    job = _Conversion(translator, root, output_format, on_error, state)
+    job = _Conversion(auto_tiled(translator, batch_size), root, output_format, on_error, state)
+    if job.neighbours:  # 2.5D: read series by series in slice order, to stack neighbours
+        files = job.order(files)
     start = time.perf_counter()
     job.run(files, batch_size, progress)
     manifest.finish(
@@ -265,6 +272,24 @@ class _Conversion:
         #: png16 stores round(value - intercept): the window's low end if negative.
         self.png_intercept = 0.0 if window is None else float(min(0, math.floor(window.low)))
         self._header: tuple[Path, Any] | None = None
+        #: 2.5D: neighbours on each side stacked as channels, and the frame order per file.
+        self.neighbours = int(getattr(translator, "neighbours", 0))
+        self.frame_orders: dict[Path, list[int]] = {}
+        height, width, channels = translator.input_shape
+        if channels % (2 * self.neighbours + 1):
+            raise ValueError(
+                f"a 2.5D model with neighbours={self.neighbours} takes a multiple of "
+                f"{2 * self.neighbours + 1} input channels, got {channels}"
+            )
+        self.slice_shape = (height, width, channels // (2 * self.neighbours + 1))
+
+    def order(self, files: list[Path]) -> list[Path]:
+        """DICOM files in series and slice order (headers only), then the other files."""
+        dicom = [path for path in files if path.suffix.lower() in DICOM_SUFFIXES
+                 or is_dicom_file(path)]  # fmt: skip
+        ordered = order_dicom_files(dicom)
+        self.frame_orders = {path: frames for path, frames in ordered}
+        return [path for path, _ in ordered] + [path for path in files if path not in set(dicom)]
 
     def run(self, files: list[Path], batch_size: int, progress: bool) -> None:
         """Read, translate and write ``files``, overlapping the three."""
@@ -277,7 +302,8 @@ class _Conversion:
             self.bar = bar
             reads = _prefetched(reader, _read, files, depth=2 * batch_size)
             pending: collections.deque = collections.deque()
-            outputs = translate_in_batches(self._model, self._slices(reads, bar), batch_size)
+            stacks = stack_slices(self._slices(reads, bar), self.neighbours)
+            outputs = translate_in_batches(self._model, stacks, batch_size)
             for source, output in outputs:
                 pending.append(writer.submit(self._write, source, output))
                 while len(pending) > 2 * batch_size:
@@ -292,25 +318,26 @@ class _Conversion:
         self.model_seconds += time.perf_counter() - start
         return outputs
 
-    def _slices(self, reads: Iterable[_Read], bar) -> Iterator[tuple[_Source, np.ndarray]]:
-        """The slices of the readable files, each with where its output goes."""
+    def _slices(self, reads: Iterable[_Read], bar) -> Iterator[tuple[_Source, np.ndarray, Any]]:
+        """The slices of the readable files: where the output goes, the pixels, the series."""
         for read in reads:
             bar.update()
             sources = self._sources(read) if read.error is None else read.error
             if isinstance(sources, str):
                 self._report(sources)
                 continue
-            todo = [(source, item) for source, item in zip(sources, read.slices, strict=True)
-                    if not source.done]  # fmt: skip
+            pairs = list(zip(sources, read.slices, strict=True))
+            todo = [pairs[frame] for frame in self.frame_orders.get(read.path, range(len(pairs)))
+                    if not pairs[frame][0].done]  # fmt: skip
             self.skipped += len(sources) - len(todo)
             self.files += bool(todo)
             for source, item in todo:
-                yield source, item.pixels
+                yield source, item.pixels, item.series
 
     def _sources(self, read: _Read) -> list[_Source] | str:
         """Where each slice of ``read`` goes, or the one-line reason the file is refused."""
         for item in read.slices:
-            problem = shape_mismatch(item.pixels.shape, self.translator.input_shape)
+            problem = shape_mismatch(item.pixels.shape, self.slice_shape)
             if problem:
                 return str(file_error(item.id, problem))
         kind = _kind(read.path, read.dicom, self.output_format)

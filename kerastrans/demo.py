@@ -186,10 +186,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     converted = _convert(out / "run", out / "dicom_denoised")
 
     print("\n== done: PSNR (dB, data range max - min of each ground truth), low-dose -> denoised")
-    for group, (count, low_dose, denoised) in report.items():
+    for group, (count, low_dose, denoised, *_) in report.items():
         print(
             f"  {group:24s} {count:3d} images: {low_dose:6.2f} -> {denoised:6.2f} "
             f"(gain {denoised - low_dose:+.2f} dB)"
+        )
+    print("bias (HU, mean of output - target; soft tissue: target in -200..200 HU)")
+    for group, (count, _, _, bias_in, bias_out, soft_in, soft_out) in report.items():
+        print(
+            f"  {group:24s} {count:3d} images: {bias_in:+6.1f} -> {bias_out:+6.1f}, "
+            f"soft tissue {soft_in:+6.1f} -> {soft_out:+6.1f}"
         )
     for label, path in (
         ("dataset", summary.path),
@@ -282,10 +288,14 @@ def _train(dataset: Path, run_dir: Path, settings: DemoSettings) -> Path:
     return run_dir
 
 
-def _evaluate(run_dir: Path, dataset: Path, out_dir: Path) -> dict[str, tuple[int, float, float]]:
-    """Evaluate and save the report; return ``{group: (images, input PSNR, model PSNR)}``."""
-    from kerastrans.evaluate import evaluate
-    from kerastrans.metrics import METRICS
+def _evaluate(run_dir: Path, dataset: Path, out_dir: Path) -> dict[str, tuple]:
+    """Evaluate and save the report.
+
+    Returns:
+        ``{group: (images, input PSNR, model PSNR, input bias, model bias,
+        input soft-tissue bias, model soft-tissue bias)}`` (biases in HU).
+    """
+    from kerastrans.evaluate import COLUMNS, evaluate
     from kerastrans.runs import load_run
 
     report = evaluate(
@@ -293,7 +303,7 @@ def _evaluate(run_dir: Path, dataset: Path, out_dir: Path) -> dict[str, tuple[in
     )
     report.save(out_dir)
     print(report.to_markdown())
-    column = METRICS.index("psnr")
+    columns = [COLUMNS.index(name) for name in ("psnr", "bias", "bias_soft_tissue")]
     real = np.array([name.split("#")[0] in _REAL["test"] for name in report.ids])
     groups = {
         "all test images": np.ones_like(real),
@@ -303,7 +313,11 @@ def _evaluate(run_dir: Path, dataset: Path, out_dir: Path) -> dict[str, tuple[in
     return {
         name: (
             int(rows.sum()),
-            *(float(report.scores[method][rows, column].mean()) for method in ("input", "model")),
+            *(
+                float(np.nanmean(report.scores[method][rows, column]))
+                for column in columns
+                for method in ("input", "model")
+            ),
         )
         for name, rows in groups.items()
         if rows.any()

@@ -1,4 +1,4 @@
-"""Evaluate a model on a dataset split: PSNR, SSIM, RMSE, MAE in physical units.
+"""Evaluate a model on a dataset split: PSNR, SSIM, RMSE, MAE and bias in physical units.
 
 `evaluate` translates the inputs of a paired dataset and scores the outputs
 against the targets with `kerastrans.metrics` (computed as dival does), next
@@ -21,6 +21,11 @@ PSNR and SSIM need a data range: by default ``max - min`` of each ground
 truth (dival's convention, comparable with published tables); a fixed range
 (e.g. the window width, ``data_range="window"``) is used when given.
 
+The bias is the mean error (output - target) of each image in physical units,
+over all pixels and over the pixels whose target lies in `SOFT_TISSUE`
+(-200..200, soft tissue when the units are HU; NaN for an image without such
+pixels); the mean row averages the images' values, as for the other metrics.
+
 The `EvaluationReport` prints as a markdown table and saves a CSV (one row per
 image and a mean row) and a PNG of sample images side by side.
 """
@@ -42,17 +47,29 @@ from tqdm.auto import tqdm
 
 from kerastrans.atomic import atomic_path, atomic_write_text
 from kerastrans.errors import file_error
-from kerastrans.metrics import METRICS, mae, psnr, rmse, ssim
+from kerastrans.metrics import METRICS, bias, mae, psnr, rmse, ssim
+from kerastrans.tiling import auto_tiled
 from kerastrans.translate import DIRECTIONS, translate_in_batches
 
-__all__ = ["BASELINES", "EvaluationReport", "Sample", "evaluate"]
+__all__ = ["BASELINES", "COLUMNS", "SOFT_TISSUE", "EvaluationReport", "Sample", "evaluate"]
 
 logger = logging.getLogger(__name__)
 
 #: Baselines `evaluate` can score next to the model.
 BASELINES = ("auto", "input", "fbp", "none")
+#: Target range (physical units) of the second bias column: soft tissue in HU.
+SOFT_TISSUE = (-200.0, 200.0)
+#: Columns of the scores: the metrics, the bias and the bias inside `SOFT_TISSUE`.
+COLUMNS = (*METRICS, "bias", "bias_soft_tissue")
 #: Metric headers of the markdown table.
-_HEADERS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "rmse": "RMSE", "mae": "MAE"}
+_HEADERS = {
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "bias": "bias",
+    "bias_soft_tissue": f"bias in {SOFT_TISSUE[0]:g}..{SOFT_TISSUE[1]:g}",
+}
 #: Validation images used to tune the FBP cut-off.
 _TUNE_IMAGES = 32
 
@@ -62,6 +79,8 @@ class _Example:
     id: str
     input: np.ndarray
     target: np.ndarray
+    #: 2.5D: the input stacked with its neighbours (what the model takes), else `None`.
+    stack: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +102,8 @@ class EvaluationReport:
         dataset: The dataset folder.
         split: The split evaluated.
         ids: Example ids, in dataset order.
-        scores: ``{method: float64 array N x 4}``, columns in
-            `kerastrans.metrics.METRICS` order (psnr, ssim, rmse, mae);
+        scores: ``{method: float64 array N x 6}``, columns in `COLUMNS`
+            order (psnr, ssim, rmse, mae, bias, bias_soft_tissue);
             methods are ``"model"`` and the baseline's name.
         data_range: Fixed PSNR/SSIM data range, or `None` for ``max - min`` of
             each ground truth.
@@ -103,7 +122,7 @@ class EvaluationReport:
     def means(self) -> dict[str, dict[str, float]]:
         """``{method: {metric: mean over the images}}``."""
         return {
-            method: dict(zip(METRICS, _column_means(values).tolist(), strict=True))
+            method: dict(zip(COLUMNS, _column_means(values).tolist(), strict=True))
             for method, values in self.scores.items()
         }
 
@@ -116,15 +135,16 @@ class EvaluationReport:
     def to_markdown(self) -> str:
         """Mean metrics as a markdown table, with the data range and image count."""
         lines = [
-            "| method | " + " | ".join(_HEADERS[m] for m in METRICS) + " |",
-            "| --- | " + " | ".join("---:" for _ in METRICS) + " |",
+            "| method | " + " | ".join(_HEADERS[m] for m in COLUMNS) + " |",
+            "| --- | " + " | ".join("---:" for _ in COLUMNS) + " |",
         ]
         for method, means in self.means().items():
-            lines.append(f"| {method} | " + " | ".join(_number(means[m]) for m in METRICS) + " |")
+            lines.append(f"| {method} | " + " | ".join(_number(means[m]) for m in COLUMNS) + " |")
         lines.append("")
         lines.append(
-            f"{len(self.ids)} images of split '{self.split}' of {self.dataset}; RMSE and MAE "
-            f"in physical units; PSNR/SSIM data range: {self.describe_range()}"
+            f"{len(self.ids)} images of split '{self.split}' of {self.dataset}; RMSE, MAE and "
+            "bias (mean of output - target; the last column over target pixels in that "
+            f"range) in physical units; PSNR/SSIM data range: {self.describe_range()}"
         )
         if self.baseline:
             lines.append(f"baseline: {self.baseline}")
@@ -137,7 +157,7 @@ class EvaluationReport:
         """One row per image (``id`` then ``<method>_<metric>``) and a last ``mean`` row."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["id", *(f"{method}_{m}" for method in self.scores for m in METRICS)])
+        writer.writerow(["id", *(f"{method}_{m}" for method in self.scores for m in COLUMNS)])
         table = np.concatenate(list(self.scores.values()), axis=1)
         for key, row in zip(self.ids, table, strict=True):
             writer.writerow([key, *(repr(float(value)) for value in row)])
@@ -212,6 +232,8 @@ def evaluate(
         translator: Maps ``N x H x W x C`` float32 inputs in physical units to
             outputs in the target's physical units (a
             `kerastrans.translate.Translator`, an exported model, any callable).
+            Images over `kerastrans.tiling.AUTO_TILE_PIXELS` are translated in
+            tiles; wrap it in a `kerastrans.tiling.TiledTranslator` to choose them.
         dataset_dir: A paired dataset (`kerastrans.data.records`).
         split: The split to evaluate.
         baseline: One of `BASELINES`.
@@ -255,6 +277,14 @@ def evaluate(
         features = summary.splits[split].features
         same = features["input"].shapes == features["target"].shapes
         baseline = "input" if same else "none"
+    neighbours = int(getattr(translator, "neighbours", 0))  # 2.5D: stacked as in training
+    if neighbours and not summary.splits[split].series_ordered:
+        raise file_error(
+            dataset_dir,
+            f"split {split!r} does not store the slices of each series together in "
+            "order of position, which 2.5D models need",
+        )
+    translator = auto_tiled(translator, batch_size)  # large images in tiles (with a note)
     make_baseline, description = _baseline(
         baseline, dataset_dir, split, summary, fbp_frequency_scaling, impl
     )
@@ -265,9 +295,12 @@ def evaluate(
     scores: dict[str, list] = {"model": [], **({name: []} if name else {})}
     samples: list[Sample] = []
     with tqdm(total=total, desc=f"evaluating {split}", unit="image", disable=not progress) as bar:
-        examples = _examples(dataset_dir, split, max_images, swap=direction == "BtoA")
+        examples = _examples(dataset_dir, split, max_images, neighbours, swap=direction == "BtoA")
         for chunk in _chunks(examples, batch_size):
-            items = ((index, example.input) for index, example in enumerate(chunk))
+            items = (
+                (index, example.input if example.stack is None else example.stack)
+                for index, example in enumerate(chunk)
+            )
             outputs = dict(translate_in_batches(translator, items, batch_size))
             baselines = make_baseline(chunk) if make_baseline else [None] * len(chunk)
             for index, example in enumerate(chunk):
@@ -327,21 +360,35 @@ def _resolve_range(data_range: float | str | None, translator: Any) -> float | N
 
 
 def _examples(
-    dataset_dir: Path, split: str, max_images: int | None, *, swap: bool = False
+    dataset_dir: Path,
+    split: str,
+    max_images: int | None,
+    neighbours: int = 0,
+    *,
+    swap: bool = False,
 ) -> Iterator[_Example]:
-    """The examples of ``split`` in stored order, as NumPy arrays (``swap``: target first)."""
+    """The examples of ``split`` in stored order, as NumPy arrays (``swap``: target first).
+
+    With ``neighbours``, each input is also stacked with its neighbours by the
+    training pipeline's `kerastrans.data.stack.stack_neighbours`.
+    """
     import tensorflow_datasets as tfds
 
     from kerastrans.data.records import load_builder
     from kerastrans.data.shards import shard_errors
+    from kerastrans.data.stack import stack_neighbours
 
     dataset = load_builder(dataset_dir).as_dataset(split=split, shuffle_files=False)
+    first, second = ("target", "input") if swap else ("input", "target")
+    if neighbours:
+        dataset = dataset.map(lambda example: {**example, "stack": example[first]})
+        dataset = stack_neighbours(dataset, neighbours, "stack", ("stack", "input", "target"))
     if max_images is not None:
         dataset = dataset.take(max_images)
-    first, second = ("target", "input") if swap else ("input", "target")
     with shard_errors([dataset_dir]):
         for example in tfds.as_numpy(dataset):
-            yield _Example(example["id"].decode(), example[first], example[second])
+            stack = example.get("stack") if neighbours else None
+            yield _Example(example["id"].decode(), example[first], example[second], stack)
 
 
 def _chunks(items: Iterable[_Example], size: int) -> Iterator[list[_Example]]:
@@ -356,17 +403,20 @@ def _chunks(items: Iterable[_Example], size: int) -> Iterator[list[_Example]]:
 
 
 def _scores(image: np.ndarray, target: np.ndarray, data_range: float | None) -> list[float]:
-    """`METRICS` of one image against its target (PSNR/SSIM NaN without a data range)."""
+    """`COLUMNS` of one image against its target (PSNR/SSIM NaN without a data range)."""
     return [
         psnr(image, target, data_range),
         ssim(image, target, data_range),
         rmse(image, target),
         mae(image, target),
+        bias(image, target),
+        bias(image, target, SOFT_TISSUE),
     ]
 
 
 def _column_means(values: np.ndarray) -> np.ndarray:
-    """Means over images (rows), leaving out NaN (PSNR/SSIM of a constant ground truth)."""
+    """Means over images (rows), leaving out NaN (PSNR/SSIM of a constant ground truth,
+    soft-tissue bias of an image without soft tissue)."""
     counts = np.sum(~np.isnan(values), axis=0)
     return np.where(counts > 0, np.nansum(values, axis=0) / np.maximum(counts, 1), np.nan)
 

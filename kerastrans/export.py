@@ -141,6 +141,7 @@ def export_translator(
             "input_window": dataclasses.asdict(translator.input_window),
             "output_window": dataclasses.asdict(translator.output_window),
             "size_multiple": translator.size_multiple,
+            "neighbours": translator.neighbours,
             "input_shape": list(shape),
             **dict(info or {}),
             "direction": direction,
@@ -204,6 +205,8 @@ class ExportedTranslator:
         direction: The direction recorded at export (``"AtoB"`` when none
             was recorded: a SavedModel translates its input domain to its
             output domain).
+        size_multiple: Recorded size multiple (1 when not recorded).
+        neighbours: Recorded 2.5D neighbours on each side (0 when not recorded).
     """
 
     path: Path
@@ -212,6 +215,8 @@ class ExportedTranslator:
     input_shape: tuple[int | None, int | None, int]
     direction: str
     _loaded: Any = dataclasses.field(repr=False, compare=False)
+    size_multiple: int | None = 1
+    neighbours: int = 0
 
     def __call__(self, images: Any) -> tf.Tensor:
         """Translate ``N x H x W x C`` images in physical units (see `Translator`)."""
@@ -293,6 +298,8 @@ def load_exported(path: str | os.PathLike, version: int | None = None) -> Export
         input_shape=(height, width, int(channels)),
         direction=info.get("direction", "AtoB"),
         _loaded=loaded,
+        size_multiple=info.get("size_multiple", 1),
+        neighbours=int(info.get("neighbours", 0)),
     )
 
 

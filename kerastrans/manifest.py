@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +120,13 @@ def fingerprint(translator: Any) -> str | None:
 
     A `kerastrans.translate.Translator` is digested by its windows, size
     multiple and generator weights; an exported model by the files of its
-    SavedModel folder. Other callables have no fingerprint (`None`).
+    SavedModel folder; a `kerastrans.tiling.TiledTranslator` by the model it
+    tiles and its tiles. Other callables have no fingerprint (`None`).
     """
     digest = hashlib.sha256()
+    if isinstance(getattr(translator, "translator", None), Callable):  # tiled: the model inside
+        digest.update(repr(("tiles", translator.tile, translator.overlap)).encode())
+        translator = translator.translator
     generator = getattr(translator, "generator", None)
     path = getattr(translator, "path", None)
     if generator is not None:

@@ -1,4 +1,4 @@
-"""Image-quality metrics in physical units: PSNR, SSIM, RMSE, MAE (NumPy).
+"""Image-quality metrics in physical units: PSNR, SSIM, RMSE, MAE, bias (NumPy).
 
 PSNR and SSIM follow the dival library (``dival/measure.py``) exactly, so our
 numbers compare with published reconstruction benchmarks: the data range is
@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-__all__ = ["METRICS", "evaluate", "image_metrics", "mae", "psnr", "rmse", "ssim"]
+__all__ = ["METRICS", "bias", "evaluate", "image_metrics", "mae", "psnr", "rmse", "ssim"]
 
 #: Metric names, in the order `evaluate` reports them.
 METRICS = ("psnr", "ssim", "rmse", "mae")
@@ -56,6 +56,39 @@ def mae(reconstruction: np.ndarray, ground_truth: np.ndarray) -> float:
     """Mean absolute error, in the images' units."""
     reconstruction, ground_truth = _pair(reconstruction, ground_truth)
     return float(np.mean(np.abs(reconstruction - ground_truth)))
+
+
+def bias(
+    reconstruction: np.ndarray,
+    ground_truth: np.ndarray,
+    target_range: tuple[float, float] | None = None,
+) -> float:
+    """Mean error ``reconstruction - ground_truth``, in the images' units (e.g. HU).
+
+    A CT reader judges HU: a soft-tissue shift of a few HU matters where a
+    PSNR figure hides it, and a positive bias means the image is too bright.
+
+    Args:
+        reconstruction: The image to judge.
+        ground_truth: The reference image, same shape.
+        target_range: ``(low, high)``: average only over the pixels whose
+            ground truth lies in ``[low, high]`` (e.g. ``(-200, 200)`` HU,
+            soft tissue); `None` for all pixels.
+
+    Returns:
+        The mean error; ``nan`` when no ground-truth pixel is in ``target_range``.
+
+    >>> bias(np.array([[10.0, 0.0, 500.0]]), np.array([[0.0, 0.0, 1000.0]]), (-200, 200))
+    5.0
+    """
+    reconstruction, ground_truth = _pair(reconstruction, ground_truth)
+    error = reconstruction - ground_truth
+    if target_range is not None:
+        low, high = target_range
+        error = error[(ground_truth >= low) & (ground_truth <= high)]
+        if error.size == 0:
+            return math.nan
+    return float(np.mean(error, dtype=np.float64))
 
 
 def psnr(

@@ -66,8 +66,8 @@ class Run:
                 ``"BtoA"`` for a CycleGAN run.
 
         Returns:
-            A `kerastrans.translate.Translator` with the run's windows and the
-            network's size multiple.
+            A `kerastrans.translate.Translator` with the run's windows, 2.5D
+            neighbours and the network's size multiple.
 
         Raises:
             ValueError: For another direction, or ``"BtoA"`` of a model that
@@ -81,7 +81,7 @@ class Run:
         windows = (data.input_window, data.target_window)
         if direction == "AtoB":
             generator = self.model.generator_g if kind == "cyclegan" else self.model.generator
-            return Translator.from_generator(generator, *windows)
+            return Translator.from_generator(generator, *windows, neighbours=data.neighbours)
         if kind != "cyclegan":
             raise ValueError(
                 f"direction 'BtoA' needs a CycleGAN run, got a {kind} run ({self.path})"
@@ -131,7 +131,26 @@ def load_run(run_dir: str | os.PathLike) -> Run:
             raise file_error(path, "holds no trained model yet (no model.keras, no checkpoint)")
         model = build_model(config)
         checkpoint.restore(model)
-    return Run(path, config, model, read_finished(path))
+    return Run(path, config, _in_float32(model, config), read_finished(path))
+
+
+def _in_float32(model: keras.Model, config: Config) -> keras.Model:
+    """``model``, or its float32 twin with the same weights if it was trained in 16 bits.
+
+    Mixed precision is for the speed of training; a trained model translates
+    in float32, so that convert, evaluate and export give full precision on
+    any machine (bfloat16 keeps 8 significant bits) and agree with each other.
+    """
+    from kerastrans.precision import resolve_precision
+    from kerastrans.training import build_model
+
+    if resolve_precision(config.model.precision) == "float32":
+        return model
+    twin = build_model(
+        dataclasses.replace(config, model=dataclasses.replace(config.model, precision="float32"))
+    )
+    twin.set_weights(model.get_weights())
+    return twin
 
 
 def _load_model(model_path: Path, config: Config) -> keras.Model:

@@ -92,6 +92,10 @@ class Translator:
             down-sampling steps); other sizes are padded, then cropped back.
             `None` for a generator with a fixed input shape, which takes
             exactly that shape.
+        neighbours: 2.5D: the generator was trained (``data.neighbours``) on
+            each slice stacked with this many neighbours on each side, so it
+            takes ``2 * neighbours + 1`` slices as channels; `convert` and
+            `evaluate` stack them per series. Default 0.
 
     Raises:
         ValueError: If ``size_multiple`` is not `None` or >= 1, or does not
@@ -102,9 +106,19 @@ class Translator:
     input_window: Window
     output_window: Window
     size_multiple: int | None = 1
+    neighbours: int = 0
 
     def __post_init__(self) -> None:
-        height, width, _ = self.input_shape
+        height, width, channels = self.input_shape
+        if isinstance(self.neighbours, bool) or not (
+            isinstance(self.neighbours, int) and self.neighbours >= 0
+        ):
+            raise ValueError(f"neighbours must be an int >= 0, got {self.neighbours!r}")
+        if channels % (2 * self.neighbours + 1):
+            raise ValueError(
+                f"neighbours={self.neighbours} needs input channels divisible by "
+                f"{2 * self.neighbours + 1}, got {channels}"
+            )
         fixed = height is not None or width is not None
         if self.size_multiple is None:
             if height is None or width is None:
@@ -126,20 +140,24 @@ class Translator:
 
     @classmethod
     def from_generator(
-        cls, generator: keras.Model, input_window: Window, output_window: Window
+        cls,
+        generator: keras.Model,
+        input_window: Window,
+        output_window: Window,
+        neighbours: int = 0,
     ) -> Translator:
         """Build a `Translator`, reading the size multiple from the generator.
 
         A `kerastrans.nets.Generator` states its ``size_multiple``; a generator
         whose input shape fixes height and width (AUTOMAP) gets `None`; any
-        other generator 1.
+        other generator 1. ``neighbours`` is the run's ``data.neighbours``.
         """
         height, width = generator.input_shape[1:3]
         if height is not None or width is not None:
             multiple = None
         else:
             multiple = int(getattr(generator, "size_multiple", 1))
-        return cls(generator, input_window, output_window, multiple)
+        return cls(generator, input_window, output_window, multiple, neighbours)
 
     @property
     def input_shape(self) -> tuple[int | None, int | None, int]:

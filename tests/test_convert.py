@@ -306,3 +306,14 @@ def test_derived_dicom_display_window(tmp_path, input_window, expected):
     convert(translator, tmp_path / "in", tmp_path / "out", progress=False)
     output = pydicom.dcmread(tmp_path / "out" / "IM0.dcm")
     assert (float(output.WindowCenter), float(output.WindowWidth)) == expected
+
+
+def test_a_tiled_conversion_resumes_and_tiles_are_part_of_its_settings(tmp_path):
+    from kerastrans.manifest import fingerprint
+    from kerastrans.tiling import TiledTranslator
+
+    translator = Translator(identity(), CT, CT, size_multiple=4)
+    tiled = TiledTranslator(translator, 8, 0.25, 4)
+    assert fingerprint(tiled) is not None
+    assert fingerprint(tiled) != fingerprint(translator)
+    assert fingerprint(tiled) != fingerprint(TiledTranslator(translator, 16, 0.25, 4))

@@ -12,7 +12,7 @@ from skimage.metrics import structural_similarity
 from kerastrans.config import Window
 from kerastrans.data.records import write_dataset
 from kerastrans.errors import DataError
-from kerastrans.evaluate import evaluate
+from kerastrans.evaluate import COLUMNS, evaluate
 from kerastrans.tomo.geometry import GeometrySpec
 from kerastrans.tomo.operators import apply_batch, fbp_reconstruct, ray_transform
 from kerastrans.tomo.phantoms import random_ellipses
@@ -27,15 +27,18 @@ def halving():
 
 
 def direct_metrics(output, target, data_range=None):
-    """PSNR, SSIM, RMSE, MAE written out with NumPy (and skimage for SSIM)."""
+    """PSNR, SSIM, RMSE, MAE, bias, soft-tissue bias written out with NumPy (and skimage)."""
     output, target = output[..., 0].astype(np.float64), target[..., 0].astype(np.float64)
     span = target.max() - target.min() if data_range is None else data_range
     mse = np.mean((output - target) ** 2)
+    soft = (target >= -200) & (target <= 200)
     return [
         10 * np.log10(span**2 / mse),
         structural_similarity(output, target, data_range=span),
         np.sqrt(mse),
         np.mean(np.abs(output - target)),
+        np.mean(output - target),
+        np.mean((output - target)[soft]),
     ]
 
 
@@ -90,7 +93,7 @@ def test_fixed_data_range_is_used_for_psnr_and_ssim(noisy):
 
 def test_markdown_csv_and_figure(report, tmp_path):
     table = report.to_markdown().splitlines()
-    assert table[0] == "| method | PSNR (dB) | SSIM | RMSE | MAE |"
+    assert table[0] == "| method | PSNR (dB) | SSIM | RMSE | MAE | bias | bias in -200..200 |"
     model_row = table[2].split(" | ")
     assert model_row[0] == "| model"
     assert float(model_row[1]) == pytest.approx(report.means()["model"]["psnr"], abs=0.01)
@@ -169,7 +172,7 @@ def test_constant_ground_truth_has_no_psnr_and_is_left_out_of_the_means(tmp_path
     write_dataset(tmp_path / "ds", {"test": examples}, progress=False)
     report = evaluate(lambda batch: batch, tmp_path / "ds", baseline="none", progress=False)
     assert np.isnan(report.scores["model"][0, :2]).all()
-    assert report.scores["model"][0, 2:].tolist() == [10.0, 10.0]  # RMSE, MAE in HU
+    assert report.scores["model"][0, 2:5].tolist() == [10.0, 10.0, 10.0]  # RMSE, MAE, bias
     means = report.means()["model"]
     assert means["psnr"] == pytest.approx(report.scores["model"][1, 0])
     assert means["rmse"] == pytest.approx(10.0)
@@ -187,3 +190,27 @@ def test_btoa_translates_the_targets_and_scores_them_against_the_inputs(noisy):
     np.testing.assert_allclose(report.scores["input"], baseline, rtol=1e-4)
     with pytest.raises(ValueError, match="baseline 'fbp' reconstructs the inputs"):
         evaluate(translator, path, direction="BtoA", baseline="fbp", progress=False)
+
+
+def test_bias_overall_and_in_soft_tissue_per_image_and_as_mean(tmp_path):
+    # four 2-row bands of 8 x 8 images (SSIM needs 7 x 7): air, two soft tissues, bone
+    target = np.repeat([-1000, 0, 100, 1000], 16).reshape(8, 8, 1).astype(np.float32)
+    error = np.repeat([5, 3, -1, 21], 16).reshape(8, 8, 1).astype(np.float32)
+    bone = np.full((8, 8, 1), 1000, np.float32) + np.arange(8, dtype=np.float32)[:, None, None]
+    examples = [
+        {"input": target + error, "target": target, "id": "mixed"},
+        {"input": bone - 4, "target": bone, "id": "bone"},  # no soft tissue
+    ]
+    write_dataset(tmp_path / "ds", {"test": examples}, progress=False)
+    report = evaluate(lambda batch: batch, tmp_path / "ds", baseline="none", progress=False)
+    bias, soft = COLUMNS.index("bias"), COLUMNS.index("bias_soft_tissue")
+    assert report.scores["model"][0, [bias, soft]].tolist() == [7.0, 1.0]  # (5+3-1+21)/4, (3-1)/2
+    assert report.scores["model"][1, bias] == -4.0 and np.isnan(report.scores["model"][1, soft])
+    means = report.means()["model"]
+    assert (means["bias"], means["bias_soft_tissue"]) == (1.5, 1.0)  # the NaN is left out
+    table = report.to_markdown()
+    assert "| MAE | bias | bias in -200..200 |" in table
+    assert table.splitlines()[2].endswith("| 1.5 | 1 |")
+    csv_lines = report.to_csv().splitlines()
+    assert csv_lines[0].endswith("model_bias,model_bias_soft_tissue")
+    assert csv_lines[1].endswith(",7.0,1.0") and csv_lines[-1].endswith(",1.5,1.0")

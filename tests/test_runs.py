@@ -101,3 +101,19 @@ def test_directions_are_checked(cyclegan_run, tmp_path):
         ValueError, match="direction 'BtoA' needs a CycleGAN run, got a pix2pix run"
     ):
         pix2pix.translator("BtoA")
+
+
+def test_a_run_trained_in_bfloat16_translates_in_float32_with_its_weights(cyclegan_run, tmp_path):
+    import dataclasses
+
+    config = cyclegan_run.config
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, precision="mixed_bfloat16")
+    )
+    run = fit(config, tmp_path / "run", strategy="default", progress=False)
+    assert run.model.generator_g.get_config()["dtype"] == "mixed_bfloat16"
+    loaded = load_run(tmp_path / "run")
+    assert loaded.config.model.precision == "mixed_bfloat16"  # the record of training
+    assert loaded.model.generator_g.get_config()["dtype"] == "float32"
+    for ours, theirs in zip(loaded.model.weights, run.model.weights, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

@@ -17,9 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from kerastrans.cli._types import positive_int
+from kerastrans.cli._types import non_negative_float, positive_int
 
-__all__ = ["add_model_options", "add_parser", "announce_version"]
+__all__ = ["add_model_options", "add_parser", "announce_version", "tiled_model"]
 
 #: Output formats (`kerastrans.convert.FORMATS`, listed here so --help needs no TensorFlow).
 FORMATS = ("same", "dcm", "png16", "npy")
@@ -45,6 +45,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="write into a non-empty OUTPUT_DIR"
     )
+    parser.add_argument(
+        "--send",
+        type=_destination,
+        metavar="AE_TITLE@HOST:PORT",
+        help="then store every DICOM file of OUTPUT_DIR on this DICOM node (PACS) by C-STORE",
+    )
     add_model_options(parser, "slices")
     parser.set_defaults(func=run, parser=parser)
 
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     announce_version(args)
     try:
         summary = convert(
-            args.model,
+            tiled_model(args, args.model),
             args.input,
             args.output_dir,
             batch_size=args.batch_size,
@@ -78,11 +84,36 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         args.parser.error(str(error))
     print(summary.format())
-    return 1 if summary.errors else 0
+    failed = bool(summary.errors)
+    if args.send is not None:  # after the local series is complete
+        failed = _send(args, report) or failed
+    return 1 if failed else 0
+
+
+def _send(args: argparse.Namespace, report) -> bool:
+    """Store the DICOM files of the output folder on ``args.send``; True if any failed."""
+    from kerastrans.io.pacs import send_files
+    from kerastrans.io.series import dicom_files
+
+    sent = send_files(
+        dicom_files(args.output_dir), args.send, progress=args.progress, on_error=report
+    )
+    print(sent.format())
+    return bool(sent.errors)
+
+
+def _destination(text: str):
+    """Argparse type of ``--send``: ``AE_TITLE@HOST:PORT``."""
+    from kerastrans.io.pacs import parse_destination
+
+    try:
+        return parse_destination(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_model_options(parser: argparse.ArgumentParser, items: str) -> None:
-    """Add the model options of convert and evaluate (batch size, direction, version, progress)."""
+    """Add the model options of convert and evaluate: batch, direction, version, progress, tiles."""
     parser.add_argument(
         "--batch-size", type=positive_int, default=8, help=f"{items} per model call (default 8)"
     )
@@ -102,6 +133,45 @@ def add_model_options(parser: argparse.ArgumentParser, items: str) -> None:
     parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="hide the progress bar"
     )
+    parser.add_argument(
+        "--tile",
+        type=positive_int,
+        metavar="N",
+        help="translate in N x N tiles blended without seams, --batch-size tiles per call "
+        "(default: whole images; images over 2048 x 2048 pixels in 1024 x 1024 tiles)",
+    )
+    parser.add_argument(
+        "--overlap",
+        type=_fraction,
+        metavar="F",
+        help="overlap of neighbouring tiles as a fraction of --tile, in [0, 1) (default 0.25)",
+    )
+
+
+def tiled_model(args: argparse.Namespace, model):
+    """``model`` (a translator or a path) in ``--tile`` tiles, or as it is without ``--tile``."""
+    if args.tile is None:
+        if args.overlap is not None:
+            args.parser.error("--overlap needs --tile")
+        return model
+    from kerastrans.tiling import DEFAULT_OVERLAP, TiledTranslator
+    from kerastrans.translate import load_translator
+
+    if not callable(model):
+        model = load_translator(model, args.direction, version=args.version)
+    overlap = DEFAULT_OVERLAP if args.overlap is None else args.overlap
+    try:
+        return TiledTranslator(model, args.tile, overlap, args.batch_size)
+    except ValueError as error:
+        args.parser.error(str(error))
+
+
+def _fraction(text: str) -> float:
+    """Argparse type of ``--overlap``: a number in [0, 1)."""
+    value = non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
 
 
 def announce_version(args: argparse.Namespace) -> None:

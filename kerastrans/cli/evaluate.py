@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from kerastrans.cli._types import positive_int
-from kerastrans.cli.convert import add_model_options, announce_version
+from kerastrans.cli.convert import add_model_options, announce_version, tiled_model
 
 __all__ = ["add_parser"]
 
@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:  # fail now, not after computing everything
         writable_directory(args.out)
     announce_version(args)
-    translator = load_translator(args.model, args.direction, version=args.version)
+    translator = tiled_model(
+        args, load_translator(args.model, args.direction, version=args.version)
+    )
     if args.data_range == "window" and getattr(translator, "output_window", None) is None:
         args.parser.error("--data-range window needs a model with a recorded output window")
     report = evaluate(

@@ -36,6 +36,7 @@ __all__ = [
     "is_dicom_file",
     "read_dataset",
     "read_dicom",
+    "slice_position",
 ]
 
 logger = logging.getLogger(__name__)
@@ -216,6 +217,15 @@ def frame_geometry_tags(dataset: Dataset, frame: int) -> dict[str, Any]:
         if value is not None:
             tags[keyword] = value
     return tags
+
+
+def slice_position(dataset: Dataset, frame: int, path: str | os.PathLike) -> float | None:
+    """Position (mm) of frame ``frame`` along the slice normal, or `None` without geometry.
+
+    Needs the header only (``read_dataset(path, pixels=False)``); the same
+    value as `kerastrans.io.Slice.position` of that frame.
+    """
+    return _frame_geometry(dataset, frame, path)[1]
 
 
 def _frame_geometry(

@@ -17,11 +17,17 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from kerastrans.errors import file_error
-from kerastrans.io.dicom import DICOM_SUFFIXES, dataset_slices, is_dicom_file, read_dataset
+from kerastrans.io.dicom import (
+    DICOM_SUFFIXES,
+    dataset_slices,
+    is_dicom_file,
+    read_dataset,
+    slice_position,
+)
 from kerastrans.io.files import find_images
 from kerastrans.io.slice import Slice
 
-__all__ = ["Series", "read_series", "series_uid"]
+__all__ = ["Series", "dicom_files", "order_dicom_files", "read_series", "series_uid"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +69,7 @@ def read_series(root: str | os.PathLike, *, progress: bool = False) -> list[Seri
         DataError: If ``root`` is missing, holds no DICOM files, or a file
             cannot be read.
     """
-    paths = [path for path in find_images(root) if _is_dicom(path)]
+    paths = dicom_files(root)
     if not paths:
         raise file_error(root, "no DICOM files under it")
     groups: dict[str | None, list[tuple[Slice, Path, int | None, int]]] = {}
@@ -96,6 +102,15 @@ def series_uid(path: str | os.PathLike) -> str | None:
     return str(uid) if uid else None
 
 
+def dicom_files(root: str | os.PathLike) -> list[Path]:
+    """The DICOM files under ``root`` (recursively): a DICOM suffix or the ``DICM`` marker.
+
+    Raises:
+        DataError: If ``root`` is missing.
+    """
+    return [path for path in find_images(root) if _is_dicom(path)]
+
+
 def _is_dicom(path: Path) -> bool:
     return path.suffix.lower() in DICOM_SUFFIXES or is_dicom_file(path)
 
@@ -108,20 +123,70 @@ def _instance_number(value: object) -> int | None:
         return None
 
 
+def order_dicom_files(paths: list[Path]) -> list[tuple[Path, list[int]]]:
+    """Order DICOM files as `read_series` orders their slices, reading headers only.
+
+    For 2.5D inference over files read one at a time: the series one after
+    the other (by UID), each in order of position along the slice normal.
+
+    Args:
+        paths: DICOM files.
+
+    Returns:
+        ``(file, frame order)`` pairs: the files in slice order, each with
+        the order of its frames (``[0]`` for a single-frame file).
+
+    Raises:
+        DataError: If a file cannot be read, or the frames of a multi-frame
+            file are not next to each other in their series' order.
+    """
+    groups: dict[str | None, list[tuple[float | None, Path, int | None, int]]] = {}
+    for path in paths:
+        dataset = read_dataset(path, pixels=False)
+        uid = str(dataset.SeriesInstanceUID) if "SeriesInstanceUID" in dataset else None
+        instance = _instance_number(dataset.get("InstanceNumber"))
+        for frame in range(int(dataset.get("NumberOfFrames") or 1)):
+            position = slice_position(dataset, frame, path)
+            groups.setdefault(uid, []).append((position, path, instance, frame))
+    ordered: list[tuple[Path, list[int]]] = []
+    for uid, entries in sorted(groups.items(), key=lambda group: group[0] or ""):
+        for _, path, _, frame in _sorted(uid, entries):
+            if ordered and ordered[-1][0] == path:
+                ordered[-1][1].append(frame)
+            elif any(done == path for done, _ in ordered):
+                raise file_error(
+                    path, f"its frames are not next to each other in the order of series {uid}"
+                )
+            else:
+                ordered.append((path, [frame]))
+    return ordered
+
+
 def _ordered(uid: str | None, entries: list[tuple[Slice, Path, int | None, int]]) -> Series:
     """Build a `Series` from its (slice, path, instance number, frame) entries, in order."""
+    keyed = [
+        (item.position, path, instance, frame, item) for item, path, instance, frame in entries
+    ]
+    ordered = _sorted(uid, keyed)
+    return Series(uid, [entry[-1] for entry in ordered], [entry[1] for entry in ordered])
 
-    def by_instance(entry: tuple[Slice, Path, int | None, int]) -> tuple:
-        _, path, instance, frame = entry
+
+def _sorted(uid: str | None, entries: list[tuple]) -> list[tuple]:
+    """Sort ``(position, path, instance number, frame, ...)`` entries of one series.
+
+    By position when every entry has one (ties by InstanceNumber, file,
+    frame), else by InstanceNumber with a warning.
+    """
+
+    def by_instance(entry: tuple) -> tuple:
+        _, path, instance, frame = entry[:4]
         return (instance is None, instance or 0, str(path), frame)
 
-    if all(entry[0].position is not None for entry in entries):
-        entries = sorted(entries, key=lambda entry: (entry[0].position, *by_instance(entry)))
-    else:
-        logger.warning(
-            "series %s: some slices have no ImagePositionPatient/ImageOrientationPatient; "
-            "ordering by InstanceNumber",
-            uid,
-        )
-        entries = sorted(entries, key=by_instance)
-    return Series(uid, [entry[0] for entry in entries], [entry[1] for entry in entries])
+    if all(entry[0] is not None for entry in entries):
+        return sorted(entries, key=lambda entry: (entry[0], *by_instance(entry)))
+    logger.warning(
+        "series %s: some slices have no ImagePositionPatient/ImageOrientationPatient; "
+        "ordering by InstanceNumber",
+        uid,
+    )
+    return sorted(entries, key=by_instance)

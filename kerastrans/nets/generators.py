@@ -312,7 +312,9 @@ def _build_decoder(blocks: ConvBlocks, encoder: keras.Model, latent_shape: tuple
             x = merge(dtype=blocks.dtype, name=f"merge{level}")([x, skips[level]])
     output_channels, out_activation = options["output_channels"], options["out_activation"]
     if options["stem_kernel"] is not None:
-        x = blocks.conv(x, output_channels, options["stem_kernel"], name="head_conv")
+        x = blocks.conv(
+            x, output_channels, options["stem_kernel"], dtype="float32", name="head_conv"
+        )
         x = blocks.activate(x, out_activation, dtype="float32", name="output")
     else:
         x = blocks.up(

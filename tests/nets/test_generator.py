@@ -124,6 +124,18 @@ def test_mixed_precision_computes_in_bfloat16_and_returns_float32():
     assert keras.backend.standardize_dtype(net(IMAGES).dtype) == "float32"
 
 
+@pytest.mark.parametrize("up", ["transpose", "resize", "pixel_shuffle"])
+def test_mixed_precision_output_convolution_is_not_rounded_to_bfloat16(up):
+    # bfloat16 keeps 8 significant bits: 4-8 HU steps in the full CT window (-1024..3071).
+    with precision_scope("mixed_bfloat16"):
+        net = Generator((32, 32, 1), 1, channels=(8, 16), up=up, out_activation="none")
+    head = [layer for layer in net.decoder.layers if isinstance(layer, keras.layers.Conv2D)][-1]
+    assert head.compute_dtype == "float32"
+    output = ops.convert_to_numpy(net(IMAGES))
+    as_bfloat16 = ops.convert_to_numpy(ops.cast(ops.cast(output, "bfloat16"), "float32"))
+    assert np.mean(output != as_bfloat16) > 0.9  # float32 values, not bfloat16 ones
+
+
 def test_bad_options_name_the_argument_and_the_value():
     with pytest.raises(ValueError, match=r"skip must be one of .*got 'unet'"):
         Generator((32, 32, 1), 1, skip="unet")
