@@ -172,7 +172,6 @@ def build_config(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from kerastrans.errors import DataError
     from kerastrans.training import ConfigError, fit, make_strategy
-    from kerastrans.training.checkpoints import latest_checkpoint
 
     parser = args.parser
     try:
@@ -184,14 +183,22 @@ def _run(args: argparse.Namespace) -> int:
         parser.error(str(error))
     if config.data.dataset is None:
         parser.error("--data is required (or data.dataset in --config)")
-    checkpoint = latest_checkpoint(args.out / "checkpoints")
-    if checkpoint is not None and not (args.out / "finished.json").is_file():
+
+    def resuming(checkpoint) -> None:
         print(
             f"resuming {args.out} at epoch {checkpoint.epoch + 1}, step {checkpoint.step} "
-            f"(global step {checkpoint.global_step})"
+            f"(global step {checkpoint.global_step})",
+            flush=True,
         )
+
     try:
-        result = fit(config, args.out, strategy=strategy, progress=not args.no_progress)
+        result = fit(
+            config,
+            args.out,
+            strategy=strategy,
+            progress=not args.no_progress,
+            on_resume=resuming,
+        )
     except ConfigError as error:
         parser.error(str(error))
     if result.already_finished:
