@@ -23,7 +23,7 @@ import re
 import sys
 import tempfile
 
-__all__ = ["quiet_start"]
+__all__ = ["drop_noise", "quiet_start"]
 
 #: Lines TensorFlow writes while it is imported that carry no information for users.
 _IMPORT_NOISE = re.compile(
@@ -46,20 +46,24 @@ class _DropDeprecations(logging.Filter):
         return not any(text in message for text in _DEPRECATIONS)
 
 
-def quiet_start() -> None:
+def quiet_start(*, import_tensorflow: bool = True) -> None:
     """Set the log level, import TensorFlow with its noise filtered, filter known warnings.
 
     Call it once the command line is parsed (``--help`` needs no TensorFlow).
     Does nothing that a user asked otherwise: with ``TF_CPP_MIN_LOG_LEVEL=0``
     TensorFlow's output is left as it is.
+
+    Args:
+        import_tensorflow: Import TensorFlow now (filtered); false for a
+            command that does not use it in this process.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     absl_logger = logging.getLogger("absl")
     if not any(isinstance(f, _DropDeprecations) for f in absl_logger.filters):
         absl_logger.addFilter(_DropDeprecations())
-    if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() in ("", "0"):
-        return
-    _import_tensorflow_filtered()
+    level = os.environ["TF_CPP_MIN_LOG_LEVEL"].strip()
+    if import_tensorflow and "tensorflow" not in sys.modules and level not in ("", "0"):
+        _import_tensorflow_filtered()
 
 
 def _import_tensorflow_filtered() -> None:
@@ -74,6 +78,15 @@ def _import_tensorflow_filtered() -> None:
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
-            sys.stderr.write("".join(line for line in lines if not _IMPORT_NOISE.search(line)))
+            sys.stderr.write(drop_noise(capture.read().decode(errors="replace")))
             sys.stderr.flush()
+
+
+def drop_noise(text: str) -> str:
+    """``text`` without the lines of TensorFlow's known start-up noise.
+
+    >>> drop_noise("I0000 port.cc:153] oneDNN custom operations are on. ...\\nreal problem\\n")
+    'real problem\\n'
+    """
+    lines = text.splitlines(keepends=True)
+    return "".join(line for line in lines if not _IMPORT_NOISE.search(line))

@@ -25,8 +25,8 @@ Train a model on a dataset of kerastrans (see 'kerastrans records' and
 
 Settings, later ones winning: the defaults of the model (--model), a config
 file (--config, YAML or JSON, e.g. the config.yaml of another run), the flags
-below, and KEY=VALUE overrides (positional or --set) for any option of the
-data pipeline, the networks, the losses and the training, e.g.
+below, and KEY=VALUE overrides (positional, anywhere, or --set) for any
+option of the data pipeline, the networks, the losses and the training, e.g.
   model.generator.depth=5 losses.l1=100 data.augment.rotation=10
   training.schedule.kind=cosine model.discriminator.norm=none
 
@@ -38,9 +38,11 @@ training split.
 Running the same command again resumes the run exactly where it stopped (also
 after kill -9), at the step within the epoch; a finished run is not trained
 again unless more --epochs are asked for; another config is refused with the
-keys that differ. With --strategy multiworker every worker runs this same
-command with its TF_CONFIG; the run directory must be on a filesystem all
-workers see, and only the chief writes to it.
+keys that differ. One fit at a time writes a run directory (a lock file,
+RUN_DIR/.lock, released when the process ends); a second one is refused. With
+--strategy multiworker every worker runs this same command with its TF_CONFIG;
+the run directory must be on a filesystem all workers see, and only the chief
+writes to it.
 """
 
 

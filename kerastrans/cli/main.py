@@ -71,8 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    # The command line (not the library) starts TensorFlow without its start-up noise.
-    quiet_start()
+    # The command line (not the library) starts TensorFlow without its start-up noise;
+    # benchmark runs its script in a child process (which inherits the log level).
+    quiet_start(import_tensorflow=args.command != "benchmark")
     try:
         return int(args.func(args) or 0)
     except (DataError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 
+from kerastrans.cli._quiet import drop_noise
 from kerastrans.cli.fit import build_config
 from kerastrans.cli.main import build_parser, parse_arguments
 
@@ -49,6 +50,18 @@ def test_commands_start_quiet_and_progress_in_a_pipe_is_plain(npy_source, tmp_pa
     epochs = re.findall(r"^3/3 - \d+s - .*g_loss: .*$", fit.stdout, re.MULTILINE)
     assert len(epochs) == 2, fit.stdout
     assert "Epoch 1/2\n" in fit.stdout and "Epoch 2/2\n" in fit.stdout
+
+
+def test_only_the_known_start_up_lines_are_dropped():
+    noise = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1796177627.625108    6753 port.cc:153] oneDNN custom operations are on. "
+        "You may see slightly different numerical results due to floating-point round-off.\n"
+        "E0000 00:00:1796177640.462128    6845 cuda_platform.cc:52] failed call to cuInit: "
+        "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n"
+    )
+    other = "E0000 00:00:1796177640.5 6845 some_op.cc:1] something the user must see\n"
+    assert drop_noise(noise + other + noise) == other
 
 
 @pytest.mark.parametrize(
