@@ -60,6 +60,7 @@ from kerastrans.training.strategy import (
     fit_scope,
     is_chief,
     make_strategy,
+    workers_agree,
     write_directory,
 )
 
@@ -148,8 +149,19 @@ def fit(
         strategy = make_strategy(strategy)
     run_dir = Path(run_dir)
     # The chief holds the run directory's lock from the first read of it to the
-    # end; the other workers of a cluster only read it and take no lock.
-    with run_lock(run_dir) if is_chief(strategy) else contextlib.nullcontext():
+    # end; the other workers of a cluster only read it and take no lock, but
+    # stop with the chief if it cannot have it.
+    with contextlib.ExitStack() as stack:
+        refused = None
+        if is_chief(strategy):
+            try:
+                stack.enter_context(run_lock(run_dir))
+            except DataError as error:
+                refused = error
+        if not workers_agree(strategy, refused is None):
+            raise refused or file_error(
+                run_dir, "the chief worker cannot write the run directory (see its error)"
+            )
         return _fit(config, run_dir, strategy, progress, callbacks, on_resume)
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "is_chief",
     "is_multiworker",
     "make_strategy",
+    "workers_agree",
     "write_directory",
 ]
 
@@ -103,6 +104,20 @@ def write_directory(run_dir: str | os.PathLike, strategy: tf.distribute.Strategy
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def workers_agree(strategy: tf.distribute.Strategy, ok: bool) -> bool:
+    """Whether ``ok`` holds on every worker of a cluster (on this process alone otherwise).
+
+    Every worker must call it at the same point: the flags are summed over
+    all replicas with a collective operation. A worker that cannot start (the
+    chief refused the run directory's lock) thereby stops the others, which
+    would otherwise wait for it in their first training step.
+    """
+    if not is_multiworker(strategy) or not strategy.extended._in_multi_worker_mode():
+        return ok
+    failed = strategy.run(lambda: tf.constant(0.0 if ok else 1.0))
+    return float(strategy.reduce("SUM", failed, axis=None)) == 0.0
 
 
 def adapt_model(model, strategy: tf.distribute.Strategy) -> None:

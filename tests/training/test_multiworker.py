@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from kerastrans.training.callbacks import read_history
+from kerastrans.training.lock import run_lock
 
 SCRIPT = Path(__file__).with_name("multiworker_fit.py")
 TIMEOUT = 240  # seconds for the slowest process (TensorFlow start-up dominates)
@@ -77,6 +78,31 @@ def test_two_workers_train_like_one_process_on_the_same_global_batch(paired_data
     assert sorted((tmp_path / "cluster").iterdir()) == sorted(
         tmp_path / "cluster" / name for name in chief["files"]
     )
+
+
+def _output(process: subprocess.Popen) -> tuple[int, str]:
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        raise AssertionError(f"worker hangs:\n{output[-3000:]}") from None
+    return process.returncode, output
+
+
+def test_when_the_chief_is_refused_the_lock_every_worker_stops(paired_dataset, tmp_path):
+    cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
+    with run_lock(tmp_path / "cluster"):  # another fit holds the run directory
+        workers = [
+            _start(paired_dataset, tmp_path / "cluster", "multiworker",
+                   {"cluster": cluster, "task": {"type": "worker", "index": index}})
+            for index in range(2)
+        ]  # fmt: skip
+        (chief_status, chief), (other_status, other) = (_output(w) for w in workers)
+    assert chief_status != 0 and other_status != 0
+    assert f"in use by another kerastrans fit (pid {os.getpid()} " in chief
+    assert "the chief worker cannot write the run directory (see its error)" in other
+    assert "RESULT" not in chief + other
 
 
 #: A pix2pix of a few kB, as the other training tests use.
