@@ -25,8 +25,8 @@ Train a model on a dataset of kerastrans (see 'kerastrans records' and
 
 Settings, later ones winning: the defaults of the model (--model), a config
 file (--config, YAML or JSON, e.g. the config.yaml of another run), the flags
-below, and KEY=VALUE overrides (positional or --set) for any option of the
-data pipeline, the networks, the losses and the training, e.g.
+below, and KEY=VALUE overrides (positional, anywhere, or --set) for any
+option of the data pipeline, the networks, the losses and the training, e.g.
   model.generator.depth=5 losses.l1=100 data.augment.rotation=10
   training.schedule.kind=cosine model.discriminator.norm=none
 
@@ -40,9 +40,11 @@ needs a window covering -1024..3071 HU: a narrower one is refused.
 Running the same command again resumes the run exactly where it stopped (also
 after kill -9), at the step within the epoch; a finished run is not trained
 again unless more --epochs are asked for; another config is refused with the
-keys that differ. With --strategy multiworker every worker runs this same
-command with its TF_CONFIG; the run directory must be on a filesystem all
-workers see, and only the chief writes to it.
+keys that differ. One fit at a time writes a run directory (a lock file,
+RUN_DIR/.lock, released when the process ends); a second one is refused. With
+--strategy multiworker every worker runs this same command with its TF_CONFIG;
+the run directory must be on a filesystem all workers see, and only the chief
+writes to it.
 """
 
 
@@ -179,7 +181,6 @@ def build_config(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from kerastrans.errors import DataError
     from kerastrans.training import ConfigError, fit, make_strategy
-    from kerastrans.training.checkpoints import latest_checkpoint
 
     parser = args.parser
     try:
@@ -191,14 +192,22 @@ def _run(args: argparse.Namespace) -> int:
         parser.error(str(error))
     if config.data.dataset is None:
         parser.error("--data is required (or data.dataset in --config)")
-    checkpoint = latest_checkpoint(args.out / "checkpoints")
-    if checkpoint is not None and not (args.out / "finished.json").is_file():
+
+    def resuming(checkpoint) -> None:
         print(
             f"resuming {args.out} at epoch {checkpoint.epoch + 1}, step {checkpoint.step} "
-            f"(global step {checkpoint.global_step})"
+            f"(global step {checkpoint.global_step})",
+            flush=True,
         )
+
     try:
-        result = fit(config, args.out, strategy=strategy, progress=not args.no_progress)
+        result = fit(
+            config,
+            args.out,
+            strategy=strategy,
+            progress=not args.no_progress,
+            on_resume=resuming,
+        )
     except ConfigError as error:
         parser.error(str(error))
     if result.already_finished:

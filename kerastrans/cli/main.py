@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
 from kerastrans import __version__
+from kerastrans.cli._quiet import quiet_start
 from kerastrans.errors import DataError
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main", "parse_arguments"]
 
 #: Subcommands, in the order ``kerastrans --help`` lists them.
 COMMANDS = ("records", "simulate", "fit", "evaluate", "export", "convert", "benchmark")
@@ -45,16 +45,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_arguments(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """Parse ``argv`` like ``parser.parse_args``, with ``KEY=VALUE`` overrides anywhere.
+
+    Argparse fills a positional list from one run of arguments only, so the
+    overrides of a command that takes them (``overrides``) may stand between,
+    before or after options, e.g. ``fit a.b=1 --data D c.d=2 --set e.f=3``.
+    """
+    args, extras = parser.parse_known_args(argv)
+    if extras and isinstance(getattr(args, "overrides", None), list):
+        overrides = [arg for arg in extras if "=" in arg and not arg.startswith("-")]
+        args.overrides.extend(overrides)
+        extras = [arg for arg in extras if arg not in overrides]
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status."""
-    # The command line (not the library) quiets TensorFlow's C++ start-up log lines;
-    # a value the user set is kept.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    # The command line (not the library) starts TensorFlow without its start-up noise;
+    # benchmark runs its script in a child process (which inherits the log level).
+    quiet_start(import_tensorflow=args.command != "benchmark")
     try:
         return int(args.func(args) or 0)
     except (DataError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:

@@ -14,7 +14,8 @@ know the run's position through a shared `Position`:
 - `EpochSummaries`: the epoch logs as TensorBoard scalars in ``logs/train``
   and ``logs/validation`` (written with TensorFlow's own summary ops, so the
   ``tensorboard`` package is needed only to view them);
-- `RunProgbar`: Keras' progress bar, counting epochs and steps of the whole run.
+- `RunProgbar`: Keras' progress bar, counting epochs and steps of the whole run
+  (plain lines when standard output is not a terminal).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import dataclasses
 import io
 import math
 import os
+import sys
 from pathlib import Path
 
 import keras
@@ -218,7 +220,12 @@ class ImageGrids(keras.callbacks.Callback):
 
 
 class RunProgbar(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar showing ``Epoch e/E`` and steps of the whole epoch after a resume."""
+    """Keras' progress bar showing ``Epoch e/E`` and steps of the whole epoch after a resume.
+
+    When standard output is not a terminal (a log file, a pipe, a batch job),
+    the bar, which redraws itself with ANSI escape codes, becomes one plain
+    line per epoch (Keras' ``verbose=2``).
+    """
 
     def __init__(self, position: Position) -> None:
         super().__init__()
@@ -227,9 +234,16 @@ class RunProgbar(keras.callbacks.ProgbarLogger):
     def set_params(self, params):
         super().set_params(params)
         self.epochs, self.target = self.position.epochs, self.position.steps_per_epoch
+        if self.verbose == 1 and not _is_terminal(sys.stdout):
+            self.verbose = 2
 
     def _update_progbar(self, batch, logs=None):
         super()._update_progbar(batch + self.position.offset, logs)
+
+
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def _number(value) -> str:

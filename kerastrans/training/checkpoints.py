@@ -22,15 +22,23 @@ import json
 import logging
 import os
 import shutil
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from kerastrans.atomic import atomic_directory
-from kerastrans.errors import file_error
+from kerastrans.errors import DataError, file_error
 
-__all__ = ["Checkpoint", "latest_checkpoint", "remove_leftovers", "save_checkpoint"]
+__all__ = [
+    "Checkpoint",
+    "latest_checkpoint",
+    "remove_leftovers",
+    "restore_latest",
+    "save_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +80,18 @@ class Checkpoint:
         except (ValueError, OSError) as error:
             raise file_error(self.weights, f"cannot restore the model: {error}") from None
         path = self.path / _RANDOM
-        with np.load(path) as saved:
-            states = _random_states(model)
-            if len(saved.files) != len(states):
-                raise file_error(
-                    path, f"holds {len(saved.files)} random states, the model has {len(states)}"
-                )
-            for index, variable in enumerate(states):
-                variable.assign(saved[str(index)])
+        try:
+            with np.load(path) as saved:
+                arrays = [saved[name] for name in saved.files]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise file_error(path, f"not readable: {error}") from None
+        states = _random_states(model)
+        if len(arrays) != len(states):
+            raise file_error(
+                path, f"holds {len(arrays)} random states, the model has {len(states)}"
+            )
+        for index, variable in enumerate(states):
+            variable.assign(arrays[index])
 
 
 def save_checkpoint(
@@ -119,8 +131,17 @@ def save_checkpoint(
 
 
 def latest_checkpoint(folder: str | os.PathLike) -> Checkpoint | None:
-    """The newest complete checkpoint in ``folder``, or `None` if there is none."""
-    for path in reversed(_checkpoint_folders(Path(folder))):
+    """The newest complete checkpoint in ``folder``, or `None` if there is none.
+
+    Complete means all files are there; whether they can be read shows only
+    when they are loaded (`restore_latest`).
+    """
+    return next(_complete_checkpoints(Path(folder)), None)
+
+
+def _complete_checkpoints(folder: Path) -> Iterator[Checkpoint]:
+    """The checkpoints of ``folder`` that have all their files, newest first."""
+    for path in reversed(_checkpoint_folders(folder)):
         try:
             state = json.loads((path / _STATE).read_text(encoding="utf-8"))
             checkpoint = Checkpoint(path, state["epoch"], state["step"], state["global_step"])
@@ -128,7 +149,47 @@ def latest_checkpoint(folder: str | os.PathLike) -> Checkpoint | None:
             logger.warning("%s: skipped, not a complete checkpoint (%s)", path, error)
             continue
         if checkpoint.weights.is_file() and (path / _RANDOM).is_file():
-            return checkpoint
+            yield checkpoint
+
+
+def restore_latest(
+    model: keras.Model, folder: str | os.PathLike, *, set_aside: bool = True
+) -> Checkpoint | None:
+    """Restore the newest checkpoint of ``folder`` that can be read into ``model``.
+
+    A checkpoint whose files are complete but cannot be read (a truncated or
+    damaged weights file) is passed over with a one-line warning naming the
+    file, and the one before it is tried: `save_checkpoint` keeps
+    ``keep`` (default 2) of them for this.
+
+    Args:
+        model: The model built from the run's config.
+        folder: The run's ``checkpoints/`` folder.
+        set_aside: Rename an unreadable checkpoint to a hidden
+            ``.ckpt-<step>.unreadable`` folder (kept for inspection), so that
+            the run saves a good checkpoint of that step again. Only the
+            process that writes the run directory sets aside.
+
+    Returns:
+        The checkpoint restored, or `None` if ``folder`` holds none.
+
+    Raises:
+        DataError: If checkpoints exist but none can be read (the message
+            names the newest and its problem).
+    """
+    failures = []
+    for checkpoint in _complete_checkpoints(Path(folder)):
+        try:
+            checkpoint.restore(model)
+        except DataError as error:
+            failures.append(error)
+            logger.warning("%s; trying the checkpoint before it", error)
+            if set_aside:
+                _set_aside(checkpoint.path)
+            continue
+        return checkpoint
+    if failures:
+        raise file_error(folder, f"no readable checkpoint (newest: {failures[0]})")
     return None
 
 
@@ -147,6 +208,13 @@ def remove_leftovers(run_dir: str | os.PathLike) -> int:
                 path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def _set_aside(path: Path) -> None:
+    """Rename the checkpoint folder ``path`` to the hidden ``.<name>.unreadable``."""
+    target = path.with_name(f".{path.name}.unreadable")
+    shutil.rmtree(target, ignore_errors=True)  # one of an earlier run, for the same step
+    path.rename(target)
 
 
 def _random_states(model: keras.Model) -> list:

@@ -9,6 +9,7 @@ A run directory holds (see `kerastrans.runs`)::
     history.csv      losses, validation metrics and learning rates per epoch
     grids/           epoch_0001.png, ... image grids in a display window
     finished.json    written when all epochs are done
+    .lock            held by the fit writing the directory (`kerastrans.training.lock`)
 
 Calling `fit` again on the same directory resumes exactly: the model and both
 optimizers (hence the learning-rate schedule) come back from the newest
@@ -25,13 +26,14 @@ to date (`kerastrans.training.callbacks`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import logging
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,7 @@ from kerastrans.data.shards import shard_errors
 from kerastrans.errors import DataError, file_error
 from kerastrans.training import callbacks as run_callbacks
 from kerastrans.training.build import build_model
-from kerastrans.training.checkpoints import Checkpoint, latest_checkpoint, remove_leftovers
+from kerastrans.training.checkpoints import Checkpoint, remove_leftovers, restore_latest
 from kerastrans.training.data import (
     grid_examples,
     training_batches,
@@ -52,12 +54,14 @@ from kerastrans.training.data import (
     validation_steps,
 )
 from kerastrans.training.grids import GridRenderer
+from kerastrans.training.lock import run_lock
 from kerastrans.training.resolve import resolve_config, validation_examples
 from kerastrans.training.strategy import (
     adapt_model,
     fit_scope,
     is_chief,
     make_strategy,
+    workers_agree,
     write_directory,
 )
 
@@ -112,6 +116,7 @@ def fit(
     strategy: str | tf.distribute.Strategy = "auto",
     progress: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    on_resume: Callable[[Checkpoint], None] | None = None,
 ) -> FitResult:
     """Train the model ``config`` describes into ``run_dir``, or resume it there.
 
@@ -127,18 +132,49 @@ def fit(
             `tf.distribute.MultiWorkerMirroredStrategy` requires.
         progress: Show Keras' progress bar with the losses.
         callbacks: More Keras callbacks, run after those of the run directory.
+        on_resume: Called with the checkpoint training resumes from, once it
+            is restored (an unreadable newest checkpoint is passed over, see
+            `kerastrans.training.checkpoints.restore_latest`).
 
     Returns:
         The `FitResult`.
 
     Raises:
         DataError: If ``run_dir`` holds a run with another config (the message
-            lists the differing keys) or the dataset does not suit the model.
+            lists the differing keys), another process trains into it
+            (`kerastrans.training.lock`), it cannot be written, or the
+            dataset does not suit the model.
         ConfigError: If the config cannot be resolved or built into a model.
     """
     if isinstance(strategy, str):
         strategy = make_strategy(strategy)
     run_dir = Path(run_dir)
+    # The chief holds the run directory's lock from the first read of it to the
+    # end; the other workers of a cluster only read it and take no lock, but
+    # stop with the chief if it cannot have it.
+    with contextlib.ExitStack() as stack:
+        refused = None
+        if is_chief(strategy):
+            try:
+                stack.enter_context(run_lock(run_dir))
+            except DataError as error:
+                refused = error
+        if not workers_agree(strategy, refused is None):
+            raise refused or file_error(
+                run_dir, "the chief worker cannot write the run directory (see its error)"
+            )
+        return _fit(config, run_dir, strategy, progress, callbacks, on_resume)
+
+
+def _fit(
+    config: Config,
+    run_dir: Path,
+    strategy: tf.distribute.Strategy,
+    progress: bool,
+    callbacks: Sequence[keras.callbacks.Callback],
+    on_resume: Callable[[Checkpoint], None] | None,
+) -> FitResult:
+    """`fit` once the run directory is locked."""
     previous = _previous_config(run_dir)
     # Without a seed, a new run takes one from its directory: every worker agrees on it.
     default_seed = zlib.crc32(os.fsencode(run_dir.resolve())) % 2**31
@@ -181,7 +217,7 @@ def fit(
             save_config(config, out / _CONFIG)
             (out / _FINISHED).unlink(missing_ok=True)
         with shard_errors([config.data.dataset, config.data.validation]):
-            return _train(model, config, run_dir, out, strategy, progress, callbacks)
+            return _train(model, config, run_dir, out, strategy, progress, callbacks, on_resume)
 
 
 def read_finished(run_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -210,14 +246,15 @@ def _train(
     strategy: tf.distribute.Strategy,
     progress: bool,
     extra_callbacks: Sequence[keras.callbacks.Callback],
+    on_resume: Callable[[Checkpoint], None] | None,
 ) -> FitResult:
     """Restore the newest checkpoint into ``model`` and train the remaining epochs."""
     training = config.training
     steps = training.steps_per_epoch
-    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    # Only the process that writes the run directory sets an unreadable checkpoint aside.
+    checkpoint = restore_latest(model, run_dir / "checkpoints", set_aside=out == run_dir)
     position = run_callbacks.Position(training.epochs, steps)
     if checkpoint is not None:
-        checkpoint.restore(model)
         position.epoch, position.offset = checkpoint.epoch, checkpoint.step
         position.step = checkpoint.step
         logger.info(
@@ -228,6 +265,8 @@ def _train(
             steps,
             checkpoint.global_step,
         )
+        if on_resume is not None:
+            on_resume(checkpoint)
     examples = validation_examples(config)
     validation = validation_batches(config, strategy, examples)
     callbacks = _callbacks(config, model, out, position)

@@ -34,6 +34,7 @@ __all__ = [
     "is_chief",
     "is_multiworker",
     "make_strategy",
+    "workers_agree",
     "write_directory",
 ]
 
@@ -105,6 +106,20 @@ def write_directory(run_dir: str | os.PathLike, strategy: tf.distribute.Strategy
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def workers_agree(strategy: tf.distribute.Strategy, ok: bool) -> bool:
+    """Whether ``ok`` holds on every worker of a cluster (on this process alone otherwise).
+
+    Every worker must call it at the same point: the flags are summed over
+    all replicas with a collective operation. A worker that cannot start (the
+    chief refused the run directory's lock) thereby stops the others, which
+    would otherwise wait for it in their first training step.
+    """
+    if not is_multiworker(strategy) or not strategy.extended._in_multi_worker_mode():
+        return ok
+    failed = strategy.run(lambda: tf.constant(0.0 if ok else 1.0))
+    return float(strategy.reduce("SUM", failed, axis=None)) == 0.0
+
+
 def adapt_model(model, strategy: tf.distribute.Strategy) -> None:
     """Work around two Keras 3.15 bugs with `MultiWorkerMirroredStrategy` (TensorFlow #72388).
 
@@ -114,18 +129,24 @@ def adapt_model(model, strategy: tf.distribute.Strategy) -> None:
        nested structure there. The kerastrans models are built when they are
        constructed, so the model forgets its strategy (Keras then skips that
        step) and `fit_scope` gives it back through ``strategy.scope()``.
-    2. Keras averages each logged value over the workers with
-       ``strategy.reduce("MEAN", value, axis=0)``, which fails for the scalar
-       losses and metrics every train step returns; the steps' logs get a
-       batch axis of length 1, so that the average runs over the replicas.
+    2. In a cluster of several workers, Keras averages each logged value over
+       the workers with ``strategy.reduce("MEAN", value, axis=0)``, which
+       fails for the scalar losses and metrics every train step returns; the
+       steps' logs get a batch axis of length 1, so that the average runs over
+       the replicas. A single worker (one task in ``TF_CONFIG``, or none)
+       takes Keras' other path, which passes the logs on as they are: there
+       they stay scalars.
 
     Other strategies need neither and are left alone.
     """
     if not is_multiworker(strategy):
         return
     model._distribute_strategy = None
-    for name in ("train_step", "test_step"):
-        setattr(model, name, _logs_with_batch_axis(getattr(model, name)))
+    # The condition under which Keras reduces the logs with ``axis=0`` (Keras'
+    # ``_collective_all_reduce_multi_worker``).
+    if strategy.extended._in_multi_worker_mode():
+        for name in ("train_step", "test_step"):
+            setattr(model, name, _logs_with_batch_axis(getattr(model, name)))
 
 
 def _logs_with_batch_axis(step):

@@ -2,8 +2,15 @@
 
 import keras
 import numpy as np
+import pytest
 
-from kerastrans.training.checkpoints import latest_checkpoint, remove_leftovers, save_checkpoint
+from kerastrans.errors import DataError
+from kerastrans.training.checkpoints import (
+    latest_checkpoint,
+    remove_leftovers,
+    restore_latest,
+    save_checkpoint,
+)
 
 
 def _model(seed: int) -> keras.Model:
@@ -45,3 +52,23 @@ def test_incomplete_checkpoints_are_skipped_and_leftovers_removed(tmp_path):
     assert remove_leftovers(tmp_path) == 2
     assert not list(tmp_path.glob("**/.*"))
     assert latest_checkpoint(tmp_path / "nothing") is None
+
+
+def test_unreadable_checkpoints_are_passed_over_then_refused(tmp_path, caplog):
+    older = save_checkpoint(_model(1), tmp_path, epoch=0, step=1, global_step=1)
+    newest = save_checkpoint(_model(2), tmp_path, epoch=0, step=2, global_step=2)
+    (newest.path / "random_state.npz").write_bytes(b"PK\x03\x04 truncated")
+    model = _model(3)
+    assert restore_latest(model, tmp_path, set_aside=False) == older
+    assert float(model.layers[-1].kernel[0, 0]) == 1.0  # the older checkpoint's weights
+    assert caplog.records[-1].getMessage().startswith(f"{newest.path / 'random_state.npz'}: ")
+    assert latest_checkpoint(tmp_path) == newest  # not set aside: still there
+
+    older.weights.write_bytes(older.weights.read_bytes()[:100])
+    with pytest.raises(DataError, match=r"no readable checkpoint \(newest: .*ckpt-000000002"):
+        restore_latest(model, tmp_path)
+    assert latest_checkpoint(tmp_path) is None  # both set aside
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".ckpt-000000001.unreadable",
+        ".ckpt-000000002.unreadable",
+    ]

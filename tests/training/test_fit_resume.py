@@ -83,6 +83,30 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(paired_dataset, tmp_p
     assert rates[0] > rates[1]
 
 
+def test_truncated_newest_checkpoint_falls_back_to_the_one_before(
+    paired_dataset, tmp_path, uninterrupted, caplog
+):
+    config = _random_config(paired_dataset)
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, tmp_path / "run", strategy="default", progress=False, callbacks=[Crash(6)])
+    newest = latest_checkpoint(tmp_path / "run" / "checkpoints")
+    assert newest.global_step == 6
+    data = newest.weights.read_bytes()
+    newest.weights.write_bytes(data[: len(data) // 2])  # a disk that filled up, a bad copy
+
+    resumed = fit(config, tmp_path / "run", strategy="default", progress=False)
+    assert resumed.resumed_from.global_step == 5
+    warnings = [r.getMessage() for r in caplog.records if r.name.startswith("kerastrans")]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert warnings[0].startswith(f"{newest.weights}: cannot restore the model: ")
+    assert warnings[0].endswith("; trying the checkpoint before it")
+    # Set aside (kept for inspection), so that step 6 was saved again, readable.
+    assert (newest.path.parent / ".ckpt-000000006.unreadable").is_dir()
+    assert resumed.global_step == 2 * STEPS
+    for ours, theirs in zip(resumed.model.variables, uninterrupted.model.variables, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
+
+
 def test_run_directory_holds_config_model_logs_history_and_grids(uninterrupted):
     run_dir = uninterrupted.run_dir
     assert load_config(run_dir / "config.yaml") == uninterrupted.config

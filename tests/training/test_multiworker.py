@@ -1,7 +1,13 @@
-"""Multi-worker training: two worker processes on localhost agree with one process.
+"""Multi-worker training: two worker processes on localhost agree with one process,
+and ``kerastrans fit --strategy multiworker`` on one machine trains to the end.
 
-Each run is a separate process (`multiworker_fit.py`): a
+Each run is a separate process (`multiworker_fit.py`, or the command line): a
 `MultiWorkerMirroredStrategy` must be created before TensorFlow starts.
+
+A cluster of two workers and a single worker take different paths through
+Keras (only several workers average the logs over the workers), so both are
+tested: the two-worker test alone never ran the single-worker path, which
+crashed at the first epoch end.
 """
 
 import json
@@ -12,6 +18,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from kerastrans.training.callbacks import read_history
+from kerastrans.training.lock import run_lock
 
 SCRIPT = Path(__file__).with_name("multiworker_fit.py")
 TIMEOUT = 240  # seconds for the slowest process (TensorFlow start-up dominates)
@@ -68,3 +78,57 @@ def test_two_workers_train_like_one_process_on_the_same_global_batch(paired_data
     assert sorted((tmp_path / "cluster").iterdir()) == sorted(
         tmp_path / "cluster" / name for name in chief["files"]
     )
+
+
+def _output(process: subprocess.Popen) -> tuple[int, str]:
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        raise AssertionError(f"worker hangs:\n{output[-3000:]}") from None
+    return process.returncode, output
+
+
+def test_when_the_chief_is_refused_the_lock_every_worker_stops(paired_dataset, tmp_path):
+    cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
+    with run_lock(tmp_path / "cluster"):  # another fit holds the run directory
+        workers = [
+            _start(paired_dataset, tmp_path / "cluster", "multiworker",
+                   {"cluster": cluster, "task": {"type": "worker", "index": index}})
+            for index in range(2)
+        ]  # fmt: skip
+        (chief_status, chief), (other_status, other) = (_output(w) for w in workers)
+    assert chief_status != 0 and other_status != 0
+    assert f"in use by another kerastrans fit (pid {os.getpid()} " in chief
+    assert "the chief worker cannot write the run directory (see its error)" in other
+    assert "RESULT" not in chief + other
+
+
+#: A pix2pix of a few kB, as the other training tests use.
+TINY = ["model.generator.depth=2", "model.generator.base_channels=4",
+        "model.discriminator.base_channels=4", "model.discriminator.depth=1"]  # fmt: skip
+
+
+@pytest.mark.parametrize("with_tf_config", [False, True], ids=["no-TF_CONFIG", "TF_CONFIG"])
+def test_one_worker_cli_fit_multiworker_trains_two_epochs(
+    with_tf_config, paired_dataset, tmp_path, run_cli
+):
+    run = tmp_path / "run"
+    env = {}
+    if with_tf_config:
+        cluster = {"worker": [f"localhost:{_free_port()}"]}
+        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
+    result = run_cli(["fit", "--data", paired_dataset, "--out", run, "--strategy", "multiworker",
+                      "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "2", *TINY],
+                     env)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "trained 4 steps: 2 epochs of 2 steps are done" in result.stdout
+    assert {"config.yaml", "model.keras", "checkpoints", "history.csv", "grids", "logs",
+            "finished.json"} <= {path.name for path in run.iterdir()}  # fmt: skip
+    history = read_history(run / "history.csv")
+    assert [row["epoch"] for row in history] == ["1", "2"]
+    for row in history:  # plain numbers, one per loss and validation metric
+        assert np.isfinite([float(row[key]) for key in ("g_loss", "l1", "d_loss", "val_l1")]).all()
+    assert json.loads((run / "finished.json").read_text())["global_step"] == 4
