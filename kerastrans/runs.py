@@ -49,14 +49,19 @@ class Run:
     Attributes:
         path: The run directory.
         config: Its resolved `Config`.
-        model: The trained model (`kerastrans.models.Pix2Pix`, `CycleGAN` or `Automap`).
+        model: The trained model (`kerastrans.models.Pix2Pix`, `CycleGAN` or
+            `Automap`), in the precision it was trained in, with its optimizers.
         finished: The content of ``finished.json``, or `None` while unfinished.
+        inference_model: The model the translators use: ``model`` itself, or
+            its float32 twin with the same weights if it was trained in 16 bits
+            (default: ``model``).
     """
 
     path: Path
     config: Config
     model: keras.Model
     finished: dict[str, Any] | None = None
+    inference_model: keras.Model | None = None
 
     def translator(self, direction: str = "AtoB") -> Translator:
         """The generator of ``direction`` between physical units, ready to use or export.
@@ -78,15 +83,16 @@ class Run:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
         data, kind = self.config.data, self.config.model.kind
+        model = self.inference_model or self.model
         windows = (data.input_window, data.target_window)
         if direction == "AtoB":
-            generator = self.model.generator_g if kind == "cyclegan" else self.model.generator
+            generator = model.generator_g if kind == "cyclegan" else model.generator
             return Translator.from_generator(generator, *windows, neighbours=data.neighbours)
         if kind != "cyclegan":
             raise ValueError(
                 f"direction 'BtoA' needs a CycleGAN run, got a {kind} run ({self.path})"
             )
-        return Translator.from_generator(self.model.generator_f, *reversed(windows))
+        return Translator.from_generator(model.generator_f, *reversed(windows))
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
@@ -131,7 +137,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
             raise file_error(path, "holds no trained model yet (no model.keras, no checkpoint)")
         model = build_model(config)
         checkpoint.restore(model)
-    return Run(path, config, _in_float32(model, config), read_finished(path))
+    return Run(path, config, model, read_finished(path), _in_float32(model, config))
 
 
 def _in_float32(model: keras.Model, config: Config) -> keras.Model:

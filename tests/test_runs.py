@@ -27,7 +27,7 @@ def cyclegan_run(tmp_path_factory):
     config = Config(
         data=DataConfig(dataset=str(root / "data"), batch_size=2, seed=0,
                         input_window=Window(-1000, 1000), target_window=Window(-500, 1000)),
-        model=ModelConfig(kind="cyclegan", pool_size=0,
+        model=ModelConfig(kind="cyclegan", pool_size=0, precision="float32",
                           generator={"depth": 2, "base_channels": 4, "residual_blocks": 1},
                           discriminator={"base_channels": 4, "depth": 1}),
         training=TrainingConfig(epochs=1, grid_images=0),
@@ -114,6 +114,11 @@ def test_a_run_trained_in_bfloat16_translates_in_float32_with_its_weights(cycleg
     assert run.model.generator_g.get_config()["dtype"] == "mixed_bfloat16"
     loaded = load_run(tmp_path / "run")
     assert loaded.config.model.precision == "mixed_bfloat16"  # the record of training
-    assert loaded.model.generator_g.get_config()["dtype"] == "float32"
-    for ours, theirs in zip(loaded.model.weights, run.model.weights, strict=True):
+    assert loaded.model.generator_g.get_config()["dtype"] == "mixed_bfloat16"
+    twin = loaded.inference_model
+    assert twin.generator_g.get_config()["dtype"] == "float32"
+    for ours, theirs in zip(twin.weights, run.model.weights, strict=True):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    for direction in ("AtoB", "BtoA"):
+        generator = loaded.translator(direction).generator
+        assert generator.get_config()["dtype"] == "float32"
