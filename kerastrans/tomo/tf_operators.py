@@ -43,6 +43,7 @@ __all__ = [
     "check_memory",
     "fbp_filter",
     "matrix_bytes",
+    "operator_norm",
     "system_matrix",
     "tf_fbp",
     "tf_ray_transform",
@@ -137,6 +138,32 @@ def system_matrix(geometry: GeometrySpec):
         RuntimeError: If ASTRA is not installed.
     """
     return _sampling(geometry).matrix
+
+
+@functools.lru_cache(maxsize=8)
+def operator_norm(geometry: GeometrySpec, *, iterations: int = 100) -> float:
+    """The norm of the ray transform in ODL's weighted inner products, by power iteration.
+
+    ``||A|| = sqrt(w_range / w_domain * largest eigenvalue of M^T M)``; learned
+    primal-dual divides the operator by it (Adler & Oktem 2018). Deterministic
+    (fixed start vector); cached per geometry.
+
+    Args:
+        geometry: The scan geometry.
+        iterations: Power iterations (100 give 1e-6 relative on 128 x 128).
+
+    Returns:
+        The operator norm (float).
+    """
+    sampling = _sampling(geometry)
+    matrix = sampling.matrix.astype(np.float64)
+    vector = np.random.default_rng(0).random(matrix.shape[1])
+    eigenvalue = 0.0
+    for _ in range(iterations):
+        image = matrix.T @ (matrix @ vector)
+        eigenvalue = float(np.linalg.norm(image))
+        vector = image / eigenvalue
+    return math.sqrt(eigenvalue * sampling.sinogram.weight / sampling.image.weight)
 
 
 @functools.lru_cache(maxsize=8)

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from kerastrans.config import Window
 from kerastrans.export import export_translator, load_exported
+from kerastrans.models.reconstruction import FBPUNetModel, LearnedPrimalDual
 from kerastrans.tomo.geometry import GeometrySpec
 from kerastrans.tomo.layer import RayTransformLayer
 from kerastrans.translate import Translator
@@ -78,10 +79,7 @@ def test_sinogram_model_serves_without_kerastrans_odl_or_astra(tmp_path):
     signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
     assert signature.structured_input_signature[1]["images"].shape.as_list() == [None, 12, 47, 1]
     batch = sinograms(3)
-    np.save(tmp_path / "in.npy", batch)
-    command = [sys.executable, "-c", _SERVE_WITHOUT_PHYSICS, str(folder)]
-    subprocess.run([*command, str(tmp_path / "in.npy"), str(tmp_path / "out.npy")], check=True)
-    served = np.load(tmp_path / "out.npy")
+    served = serve_without_physics(folder, batch, tmp_path)
     assert served.shape == (3, 32, 32, 1)
     predicted = model.predict(batch / 20.0 - 1.0, verbose=0)  # the windowed input
     np.testing.assert_allclose(served, (predicted + 1.0) * 0.5, atol=1e-5)
@@ -92,3 +90,29 @@ def test_odl_backend_model_is_refused_at_export(tmp_path):
     translator = Translator.from_generator(fbp_network("odl"), SINOGRAMS, IMAGES)
     with pytest.raises(ValueError, match="the generator calls Python"):
         export_translator(translator, tmp_path / "m")
+
+
+def serve_without_physics(folder, batch, tmp_path):
+    np.save(tmp_path / "in.npy", batch)
+    command = [sys.executable, "-c", _SERVE_WITHOUT_PHYSICS, str(folder)]
+    subprocess.run([*command, str(tmp_path / "in.npy"), str(tmp_path / "out.npy")], check=True)
+    return np.load(tmp_path / "out.npy")
+
+
+@pytest.mark.parametrize(
+    ("model_class", "network"),
+    [
+        (LearnedPrimalDual, {"iterations": 2, "channels": 8, "initial": "fbp"}),
+        (FBPUNetModel, {"unet": {"channels": [4, 8]}}),
+    ],
+    ids=["lpd", "fbp-unet"],
+)
+def test_reconstruction_model_exports_and_equals_predict(model_class, network, tmp_path):
+    model = model_class(SPEC, SINOGRAMS, IMAGES, network, seed=1)
+    model.compile()
+    translator = Translator.from_generator(model.generator, SINOGRAMS, IMAGES)
+    folder = export_translator(translator, tmp_path / "m")
+    batch = sinograms(2)
+    served = serve_without_physics(folder, batch, tmp_path)
+    predicted = model.predict(batch / 20.0 - 1.0, verbose=0)
+    np.testing.assert_allclose(served, (predicted + 1.0) * 0.5, atol=1e-5)

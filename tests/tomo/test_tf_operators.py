@@ -13,6 +13,7 @@ from kerastrans.tomo.phantoms import random_ellipses, shepp_logan
 from kerastrans.tomo.tf_operators import (
     check_memory,
     matrix_bytes,
+    operator_norm,
     system_matrix,
     tf_fbp,
     tf_ray_transform,
@@ -155,3 +156,13 @@ def test_fbp_rejects_bad_options():
         tf_fbp(PARALLEL, filter_type="ramp")
     with pytest.raises(TypeError, match="tf_fbp needs a GeometrySpec or a ray transform"):
         tf_fbp(tf_ray_transform(PARALLEL).adjoint)
+
+
+@SPECS
+def test_operator_norm_is_the_largest_singular_value(spec):
+    from scipy.sparse.linalg import svds
+
+    odl_op = ray_transform(spec, impl="astra_cpu")
+    weights = odl_op.range.weighting.const / odl_op.domain.weighting.const
+    largest = svds(system_matrix(spec).astype(np.float64), k=1, return_singular_vectors=False)[0]
+    assert operator_norm(spec) == pytest.approx(largest * np.sqrt(weights), rel=1e-4)
