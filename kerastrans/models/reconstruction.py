@@ -162,18 +162,10 @@ class FBPUNetModel(ReconstructionModel):
 
     ``network`` options: ``unet`` (options of `kerastrans.nets.Generator`),
     ``filter_type``, ``frequency_scaling``, ``memory_budget``. See
-    `ReconstructionModel` for the other arguments; the default loss here is L1
-    (weight 100) as in pix2pix.
+    `ReconstructionModel` for the other arguments.
     """
 
     network_class = FBPUNet
 
-    def __init__(
-        self,
-        *args: Any,
-        l1_weight: float = 100.0,
-        l2_weight: float = 0.0,
-        name: str = "fbp_unet",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, l1_weight=l1_weight, l2_weight=l2_weight, name=name, **kwargs)
+    def __init__(self, *args: Any, name: str = "fbp_unet", **kwargs: Any) -> None:
+        super().__init__(*args, name=name, **kwargs)

@@ -15,10 +15,11 @@ import math
 import os
 import secrets
 
-from kerastrans.config import Config, Window
+from kerastrans.config import RECONSTRUCTION_KINDS, Config, Window
 from kerastrans.data.records import read_metadata, read_summary
 from kerastrans.data.summary import DatasetSummary, ImageStats
 from kerastrans.errors import file_error
+from kerastrans.tomo.geometry import geometry_from_dataset
 
 __all__ = ["CT_WINDOW", "default_windows", "resolve_config", "validation_examples"]
 
@@ -44,7 +45,8 @@ def resolve_config(
     Raises:
         ValueError: If no dataset is given or an epoch would have no step.
         DataError: If the dataset does not suit the model (an unpaired
-            dataset for pix2pix, missing splits, several sizes for AUTOMAP).
+            dataset for pix2pix, missing splits, several sizes for AUTOMAP,
+            no geometry in the metadata for lpd, lgd and fbp-unet).
     """
     data, model, training = config.data, config.model, config.training
     if data.dataset is None:
@@ -64,10 +66,15 @@ def resolve_config(
     if seed is None:
         seed = default_seed if default_seed is not None else secrets.randbelow(2**31)
     pad_multiple = data.pad_multiple
-    if model.kind != "automap":
+    fixed = model.kind == "automap" or model.kind in RECONSTRUCTION_KINDS
+    if not fixed:
         pad_multiple = math.lcm(pad_multiple, model.generator.size_multiple)
+    if model.kind in RECONSTRUCTION_KINDS and model.geometry is None:
+        model = dataclasses.replace(model, geometry=geometry_from_dataset(dataset).to_dict())
     data = dataclasses.replace(data, dataset=dataset, seed=seed, pad_multiple=pad_multiple)
-    input_shape, output_shape = _shapes(summary, stats, data, model.kind == "automap")
+    input_shape, output_shape = _shapes(summary, stats, data, fixed)
+    if model.kind in RECONSTRUCTION_KINDS:
+        _check_geometry(dataset, model.geometry, input_shape, output_shape)
     steps = training.steps_per_epoch
     if steps is None:
         examples = max(split.num_examples for split in _train_splits(summary, data.train_split))
@@ -165,6 +172,20 @@ def _shapes(summary, stats, data, fixed: bool) -> tuple[tuple, tuple]:
         sizes.append(tuple(size) if size is not None else (None, None))
     channels = (stats[0].shapes[0][2] * (2 * data.neighbours + 1), stats[1].shapes[0][2])
     return (*sizes[0], channels[0]), (*sizes[1], channels[1])
+
+
+def _check_geometry(dataset: str, geometry: dict, input_shape: tuple, output_shape: tuple) -> None:
+    """Refuse a dataset whose sinogram or image size is not that of the geometry."""
+    from kerastrans.tomo.geometry import GeometrySpec
+
+    spec = GeometrySpec.from_dict(geometry)
+    want = (spec.sinogram_shape, spec.image_shape)
+    if (tuple(input_shape[:2]), tuple(output_shape[:2])) != want:
+        raise file_error(
+            dataset,
+            f"sinograms {input_shape[:2]} and images {output_shape[:2]} do not match the "
+            f"geometry's {want[0]} and {want[1]}",
+        )
 
 
 def _scaled(crop: tuple[int, int], ratio: tuple[float, float] | None) -> tuple[int, int] | None:
