@@ -190,14 +190,17 @@ class ModelConfig:
         fc_layers: AUTOMAP: fully connected layers before the convolutions.
         fc_activation: AUTOMAP: their activation.
         memory_limit: AUTOMAP: bytes the FC layers may take (`None`: free memory).
-        geometry: lpd/lgd/fbp-unet: the scan geometry (``GeometrySpec.to_dict()``);
-            `None`: read from the dataset's metadata by ``kerastrans fit``.
+        fbp_init: AUTOMAP: start the first FC layer at the dataset geometry's
+            FBP (needs ``fc_activation: none``).
+        geometry: lpd/lgd/fbp-unet and AUTOMAP with ``fbp_init``: the scan
+            geometry (``GeometrySpec.to_dict()``); `None`: read from the
+            dataset's metadata by ``kerastrans fit``.
         iterations: lpd/lgd: unrolled iterations (10).
         unrolled_channels: lpd/lgd: channels of the per-iteration CNNs (32).
         primal_memory: lpd/lgd: channels of the primal (image + memory, 5).
         dual_memory: lpd: channels of the dual (5).
         initial: lpd/lgd: initial image, ``"zeros"`` or ``"fbp"``.
-        fbp_filter: fbp-unet: the FBP filter (``"Hann"``).
+        fbp_filter: fbp-unet and AUTOMAP's ``fbp_init``: the FBP filter (``"Hann"``).
         precision: ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``
             (losses, normalisation statistics and outputs stay float32).
         seed: Seed of the weights and of the model's random draws; `None`:
@@ -215,6 +218,7 @@ class ModelConfig:
     fc_layers: int = 2
     fc_activation: _ACTIVATIONS = "tanh"
     memory_limit: int | None = None
+    fbp_init: bool = False
     geometry: dict[str, Any] | None = None
     iterations: int = 10
     unrolled_channels: int = 32

@@ -149,6 +149,7 @@ def _construct(config: Config, generator: dict, discriminator: dict, shared: dic
             fc_activation=model.fc_activation,
             refinement=generator,
             memory_limit=model.memory_limit,
+            fbp_init=_fbp_init(config),
             discriminator=discriminator,
             **paired,
             **shared,
@@ -205,6 +206,24 @@ def _reconstruction(config: Config, generator: dict, discriminator: dict, shared
         **paired,
         **shared,
     )
+
+
+def _fbp_init(config: Config) -> dict[str, Any] | None:
+    """AUTOMAP's ``fbp_init`` option from the config (geometry, windows, filter)."""
+    model = config.model
+    if not model.fbp_init:
+        return None
+    if model.geometry is None:
+        raise ValueError(
+            "model.fbp_init needs model.geometry (kerastrans fit reads it from the dataset's "
+            "metadata), got None"
+        )
+    return {
+        "geometry": model.geometry,
+        "sinogram_window": dataclasses.asdict(config.data.input_window),
+        "image_window": dataclasses.asdict(config.data.target_window),
+        "filter_type": model.fbp_filter,
+    }
 
 
 def _perceptual(config: Config) -> dict[str, Any] | None:

@@ -69,11 +69,14 @@ def resolve_config(
     fixed = model.kind == "automap" or model.kind in RECONSTRUCTION_KINDS
     if not fixed:
         pad_multiple = math.lcm(pad_multiple, model.generator.size_multiple)
-    if model.kind in RECONSTRUCTION_KINDS and model.geometry is None:
+    needs_geometry = model.kind in RECONSTRUCTION_KINDS or (
+        model.kind == "automap" and model.fbp_init
+    )
+    if needs_geometry and model.geometry is None:
         model = dataclasses.replace(model, geometry=geometry_from_dataset(dataset).to_dict())
     data = dataclasses.replace(data, dataset=dataset, seed=seed, pad_multiple=pad_multiple)
     input_shape, output_shape = _shapes(summary, stats, data, fixed)
-    if model.kind in RECONSTRUCTION_KINDS:
+    if needs_geometry:
         _check_geometry(dataset, model.geometry, input_shape, output_shape)
     steps = training.steps_per_epoch
     if steps is None:

@@ -60,3 +60,15 @@ def test_dataset_without_geometry_is_a_one_line_error(tmp_path, capsys):
     assert len(lines) == 1
     assert "dataset: metadata has no 'geometry' entry" in lines[0]
     assert "was the dataset written by 'kerastrans simulate'?" in lines[0]
+
+
+def test_automap_starts_from_the_datasets_fbp(sparseview, tmp_path):
+    run = tmp_path / "run"
+    command = ["fit", "--model", "automap", "--data", str(sparseview), "--out", str(run),
+               "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--no-progress",
+               "model.fc_layers=1", "model.fc_activation=none", "model.fbp_init=true",
+               "model.generator.base_channels=4", "model.generator.max_channels=4"]  # fmt: skip
+    assert main(command) == 0
+    config = load_config(run / "config.yaml")
+    assert config.model.geometry == geometry_from_dataset(sparseview).to_dict()
+    assert load_run(run).model.get_config()["fbp_init"]["filter_type"] == "Hann"

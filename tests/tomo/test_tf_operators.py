@@ -12,6 +12,7 @@ from kerastrans.tomo.operators import FILTERS, apply_batch, fbp, ray_transform, 
 from kerastrans.tomo.phantoms import random_ellipses, shepp_logan
 from kerastrans.tomo.tf_operators import (
     check_memory,
+    dense_fbp_matrix,
     matrix_bytes,
     operator_norm,
     system_matrix,
@@ -166,3 +167,11 @@ def test_operator_norm_is_the_largest_singular_value(spec):
     weights = odl_op.range.weighting.const / odl_op.domain.weighting.const
     largest = svds(system_matrix(spec).astype(np.float64), k=1, return_singular_vectors=False)[0]
     assert operator_norm(spec) == pytest.approx(largest * np.sqrt(weights), rel=1e-4)
+
+
+def test_dense_fbp_matrix_equals_the_operator():
+    matrix = dense_fbp_matrix(FAN, "Cosine", 0.8, chunk=100)
+    sinograms = apply_batch(ray_transform(FAN, impl="astra_cpu"), phantoms(FAN.image_shape))
+    want = apply_batch(fbp(FAN, filter_type="Cosine", frequency_scaling=0.8), sinograms)
+    got = (sinograms.reshape(len(sinograms), -1) @ matrix).reshape(want.shape)
+    assert relative(got, want) < 1e-3
