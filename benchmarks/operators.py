@@ -12,7 +12,13 @@ calling the ODL operator directly on the same batch: both run in the same
 loop, interleaved, single-threaded; the ratio is layer time / bare ODL time
 (goal: <= 1.10), from the medians of wall times (``ratio``) and of process CPU
 times (``cpu_ratio``, less sensitive to other jobs on a shared machine). The
-layer inside ``tf.function`` and with its default thread pool is timed too.
+layer inside ``tf.function`` and with its default thread pool is timed too
+(these rows use ``backend="odl"``). Last, the TF sparse-matrix operators
+(`kerastrans.tomo.tf_operators`) on a batch of 8 in the ellipses geometry
+(128 x 128, 30 angles, 183 pixels), inside ``tf.function``, against today's
+ODL/ASTRA call on the same batch (`apply_batch`, one thread per core):
+``tf-forward-128``, ``tf-adjoint-128``, ``tf-fbp-128`` with ``ms``,
+``astra_ms`` and ``speedup`` (goal: >= 5).
 """
 
 from __future__ import annotations
@@ -60,8 +66,8 @@ def layer_rows(size: int, batch: int, repeats: int) -> list[dict]:
     from kerastrans.tomo.layer import RayTransformLayer
 
     spec = GeometrySpec((size, size))
-    layer = RayTransformLayer(spec, impl="astra_cpu", threads=1)
-    threaded = RayTransformLayer(spec, impl="astra_cpu")  # one thread per core
+    layer = RayTransformLayer(spec, impl="astra_cpu", threads=1, backend="odl")
+    threaded = RayTransformLayer(spec, impl="astra_cpu", backend="odl")  # one thread per core
     graph = tf.function(layer)
     operator = layer.operator
     images = np.random.default_rng(1).random((batch, size, size, 1), dtype=np.float32)
@@ -108,11 +114,52 @@ def layer_rows(size: int, batch: int, repeats: int) -> list[dict]:
     return rows
 
 
+def tf_rows(batch: int, repeats: int) -> list[dict]:
+    """TF sparse-matrix operators vs the ODL/ASTRA call, batch of ``batch``, ellipses geometry."""
+    import tensorflow as tf
+
+    from kerastrans.tomo.ellipses import EllipsesProtocol
+    from kerastrans.tomo.operators import apply_batch
+    from kerastrans.tomo.tf_operators import system_matrix, tf_fbp, tf_ray_transform
+
+    spec = EllipsesProtocol().geometry()
+    forward = ray_transform(spec, impl="astra_cpu")
+    ours = tf_ray_transform(spec)
+    pairs = {
+        "forward": (ours, forward),
+        "adjoint": (ours.adjoint, forward.adjoint),
+        "fbp": (tf_fbp(ours), fbp(forward)),
+    }
+    rng = np.random.default_rng(2)
+    rows = []
+    for name, (tf_operator, odl_operator) in pairs.items():
+        x = rng.random((batch, *odl_operator.domain.shape), dtype=np.float32)
+        spec_in = tf.TensorSpec([None, *odl_operator.domain.shape, 1], tf.float32)
+        graph = tf.function(tf_operator, input_signature=[spec_in])
+        tensor = tf.constant(x[..., None])
+        ms = 1e3 * median_seconds(lambda g=graph, t=tensor: g(t).numpy(), repeats=repeats)
+        astra_ms = 1e3 * median_seconds(
+            lambda op=odl_operator, x=x: apply_batch(op, x), repeats=repeats
+        )
+        rows.append(
+            {
+                "method": f"tf-{name}-128",
+                "ms": ms,
+                "astra_ms": astra_ms,
+                "speedup": astra_ms / ms,
+                "batch": batch,
+                "nnz": int(system_matrix(spec).nnz),
+            }
+        )
+    return rows
+
+
 def plot(rows: list[dict], path: Path) -> None:
     """Bar chart of ms per image for each operator and size (log scale)."""
     import matplotlib.pyplot as plt
 
-    sizes = sorted({row["size"] for row in rows if "ms" in row})
+    rows = [row for row in rows if "ms" in row and not row["method"].startswith("tf-")]
+    sizes = sorted({row["size"] for row in rows})
     names = ("forward", "adjoint", "fbp")
     figure, axis = plt.subplots(figsize=(6, 3.5))
     width = 0.25
@@ -136,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         rows += operator_rows(size, repeats=3 if size == 512 or args.quick else 5)
     rows += layer_rows(128, batch=8, repeats=9 if args.quick else 25)
+    rows += tf_rows(batch=8, repeats=9 if args.quick else 25)
     print_table(rows)
     plot(rows, RESULTS / f"{NAME}.png")
     command = "python benchmarks/operators.py" + (" --quick" if args.quick else "")

@@ -28,6 +28,7 @@ from kerastrans.config.files import (
 from kerastrans.config.model import (
     MODEL_KINDS,
     MODEL_PRESETS,
+    RECONSTRUCTION_KINDS,
     WEIGHTS,
     DiscriminatorConfig,
     GeneratorConfig,
@@ -39,6 +40,7 @@ from kerastrans.config.training import Config, ScheduleConfig, TrainingConfig
 __all__ = [
     "MODEL_KINDS",
     "MODEL_PRESETS",
+    "RECONSTRUCTION_KINDS",
     "WEIGHTS",
     "AugmentConfig",
     "Config",

@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from kerastrans.config._convert import _check, _coerce_fields
 
-MODEL_KINDS = ("pix2pix", "cyclegan", "automap")
+MODEL_KINDS = ("pix2pix", "cyclegan", "automap", "lpd", "lgd", "fbp-unet")
+#: Kinds with the ray transform of the dataset's geometry inside the network.
+RECONSTRUCTION_KINDS = ("lpd", "lgd", "fbp-unet")
 _NORMS = Literal["batch", "instance", "layer", "group", "none"]
 _ACTIVATIONS = Literal["relu", "leaky_relu", "tanh", "sigmoid", "softmax", "none"]
 
@@ -141,6 +143,14 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
         "pool_size": 0,
         "losses": {"adversarial_loss": "vanilla", "adversarial": 0.0, "l1": 0.0, "l2": 1.0},
     },
+    # Reconstruction: mean squared error as in Adler & Oktem; fbp-unet's U-Net is pix2pix's.
+    "lpd": {"generator": {}, "discriminator": {}, "pool_size": 0,
+            "losses": {"adversarial_loss": "vanilla", "adversarial": 0.0, "l1": 0.0, "l2": 1.0}},
+    "lgd": {"generator": {}, "discriminator": {}, "pool_size": 0,
+            "losses": {"adversarial_loss": "vanilla", "adversarial": 0.0, "l1": 0.0, "l2": 1.0}},
+    "fbp-unet": {"generator": {}, "discriminator": {}, "pool_size": 0,
+                 "losses": {"adversarial_loss": "vanilla", "adversarial": 0.0, "l1": 0.0,
+                            "l2": 1.0}},
 }  # fmt: skip
 
 
@@ -162,8 +172,11 @@ class ModelConfig:
     """Which model is trained, its networks and its shapes.
 
     Args:
-        kind: ``"pix2pix"`` (paired), ``"cyclegan"`` (unpaired) or
-            ``"automap"`` (reconstruction with fully connected layers).
+        kind: ``"pix2pix"`` (paired), ``"cyclegan"`` (unpaired),
+            ``"automap"`` (reconstruction with fully connected layers), or
+            reconstruction with the ray transform inside: ``"lpd"`` (learned
+            primal-dual), ``"lgd"`` (learned gradient descent), ``"fbp-unet"``
+            (FBP, then the U-Net of ``generator``).
         input_shape: ``(height, width, channels)`` of the inputs (domain A);
             `None` entries for sizes that vary. `None`: filled in from the
             dataset by ``kerastrans fit``.
@@ -177,6 +190,17 @@ class ModelConfig:
         fc_layers: AUTOMAP: fully connected layers before the convolutions.
         fc_activation: AUTOMAP: their activation.
         memory_limit: AUTOMAP: bytes the FC layers may take (`None`: free memory).
+        fbp_init: AUTOMAP: start the first FC layer at the dataset geometry's
+            FBP (needs ``fc_activation: none``).
+        geometry: lpd/lgd/fbp-unet and AUTOMAP with ``fbp_init``: the scan
+            geometry (``GeometrySpec.to_dict()``); `None`: read from the
+            dataset's metadata by ``kerastrans fit``.
+        iterations: lpd/lgd: unrolled iterations (10).
+        unrolled_channels: lpd/lgd: channels of the per-iteration CNNs (32).
+        primal_memory: lpd/lgd: channels of the primal (image + memory, 5).
+        dual_memory: lpd: channels of the dual (5).
+        initial: lpd/lgd: initial image, ``"zeros"`` or ``"fbp"``.
+        fbp_filter: fbp-unet and AUTOMAP's ``fbp_init``: the FBP filter (``"Hann"``).
         precision: ``"auto"`` (mixed bfloat16 where the machine computes
             bfloat16 natively, else float32: `kerastrans.precision.resolve_precision`;
             a run records the choice), ``"float32"``, ``"mixed_bfloat16"`` or
@@ -197,6 +221,14 @@ class ModelConfig:
     fc_layers: int = 2
     fc_activation: _ACTIVATIONS = "tanh"
     memory_limit: int | None = None
+    fbp_init: bool = False
+    geometry: dict[str, Any] | None = None
+    iterations: int = 10
+    unrolled_channels: int = 32
+    primal_memory: int = 5
+    dual_memory: int = 5
+    initial: Literal["zeros", "fbp"] = "zeros"
+    fbp_filter: Literal["Ram-Lak", "Shepp-Logan", "Cosine", "Hamming", "Hann"] = "Hann"
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"
     seed: int | None = None
 
@@ -216,6 +248,10 @@ class ModelConfig:
                 f"got {None if shape is None else list(shape)}",
             )
         _check_counts("model", fc_layers=self.fc_layers, memory_limit=self.memory_limit)
+        _check_counts(
+            "model", iterations=self.iterations, unrolled_channels=self.unrolled_channels,
+            primal_memory=self.primal_memory, dual_memory=self.dual_memory,
+        )  # fmt: skip
         _check(self.pool_size >= 0, f"model.pool_size must be >= 0, got {self.pool_size}")
         if self.seed is not None:
             _check(0 <= self.seed < 2**31, f"model.seed must be in [0, 2**31), got {self.seed}")
@@ -223,7 +259,8 @@ class ModelConfig:
 
 #: Losses each model computes; a non-zero weight for another model is an error.
 _LOSS_MODELS = {
-    "l1": ("pix2pix", "automap"), "l2": ("pix2pix", "automap"),
+    "l1": ("pix2pix", "automap", *RECONSTRUCTION_KINDS),
+    "l2": ("pix2pix", "automap", *RECONSTRUCTION_KINDS),
     "focal": ("pix2pix", "automap"), "dice": ("pix2pix", "automap"),
     "cycle": ("cyclegan",), "identity": ("cyclegan",), "air": ("cyclegan",),
     "gradient": ("cyclegan",), "latent_adversarial": ("cyclegan",),

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import keras
+import numpy as np
 
 from kerastrans.models.pix2pix import Pix2Pix
 
@@ -141,6 +142,13 @@ class Automap(Pix2Pix):
             convolutional part, over `AUTOMAP_REFINEMENT`.
         memory_limit: Bytes the model may use; default ``MemAvailable`` from
             ``/proc/meminfo``.
+        fbp_init: Start the domain transform at FBP: a dict with
+            ``geometry`` (`GeometrySpec` dict of the sinograms),
+            ``sinogram_window`` and ``image_window`` (``{"base", "range"}``)
+            and optionally ``filter_type`` (``"Hann"``). The first FC layer
+            then starts as the geometry's dense FBP matrix between the
+            windowed domains (`kerastrans.tomo.tf_operators.dense_fbp_matrix`),
+            further FC layers as the identity; needs ``fc_activation="none"``.
         l2_weight: Weight of the L2 loss (1).
         l1_weight: Weight of the L1 loss (0).
         adversarial_weight: Weight of an adversarial term (0: none).
@@ -164,6 +172,7 @@ class Automap(Pix2Pix):
         fc_activation: str = "tanh",
         refinement: Mapping | None = None,
         memory_limit: int | None = None,
+        fbp_init: Mapping | None = None,
         l2_weight: float = 1.0,
         l1_weight: float = 0.0,
         adversarial_weight: float = 0.0,
@@ -195,6 +204,12 @@ class Automap(Pix2Pix):
         self.fc_activation = fc_activation
         self.refinement = dict(refinement or {})
         self.memory_limit = memory_limit
+        self.fbp_init = None if fbp_init is None else dict(fbp_init)
+        if self.fbp_init is not None and fc_activation != "none":
+            raise ValueError(
+                "fbp_init needs fc_activation='none' (a linear domain transform is FBP), "
+                f"got fc_activation={fc_activation!r}"
+            )
         generator = {
             **AUTOMAP_REFINEMENT,
             **self.refinement,
@@ -214,6 +229,35 @@ class Automap(Pix2Pix):
             **kwargs,
         )
         self.memory_estimate = estimate
+        if self.fbp_init is not None:
+            self._start_from_fbp(input_shape, image_shape)
+
+    def _start_from_fbp(self, input_shape: tuple, image_shape: tuple) -> None:
+        """Set the FC layers to the windowed FBP (first) and the identity (others)."""
+        from kerastrans.config import Window
+        from kerastrans.tomo.geometry import GeometrySpec
+        from kerastrans.tomo.tf_operators import dense_fbp_matrix
+
+        options = self.fbp_init
+        geometry = GeometrySpec.from_dict(options["geometry"])
+        want = ((*geometry.sinogram_shape, 1), (*geometry.image_shape, 1))
+        if (input_shape, image_shape) != want:
+            raise ValueError(
+                f"fbp_init: the geometry needs input_shape {want[0]} and image_shape {want[1]}, "
+                f"got {input_shape} and {image_shape}"
+            )
+        sinograms, images = (Window(**options[key]) for key in ("sinogram_window", "image_window"))
+        matrix = dense_fbp_matrix(geometry, options.get("filter_type", "Hann"))
+        # Windowed in: s = h_in (x + 1) + b_in; windowed out: (D s - b_out) / h_out - 1.
+        half_in, half_out = sinograms.range / 2, images.range / 2
+        kernel = matrix * (half_in / half_out)
+        bias = ((half_in + sinograms.base) * matrix.sum(axis=0) - images.base) / half_out - 1.0
+        encoder = self.generator.encoder
+        encoder.get_layer("fc0").set_weights([kernel, bias.astype("float32")])
+        for index in range(1, self.fc_layers):
+            layer = encoder.get_layer(f"fc{index}")
+            units = kernel.shape[1]
+            layer.set_weights([np.eye(units, dtype="float32"), np.zeros(units, "float32")])
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -226,6 +270,7 @@ class Automap(Pix2Pix):
                 "fc_activation": self.fc_activation,
                 "refinement": self.refinement,
                 "memory_limit": self.memory_limit,
+                "fbp_init": self.fbp_init,
             }
         )
         return config

@@ -125,13 +125,7 @@ class Pix2Pix(TranslationGAN):
         # Networks: rebuilt from the option dicts alone when a model is loaded.
         policy = self.dtype_policy.name
         self.generator_options = dict(generator or {})
-        self.generator = Generator(
-            input_shape,
-            self.output_channels,
-            name="generator",
-            dtype=policy,
-            **{"seed": self.network_seed(1), **self.generator_options},
-        )
+        self.generator = self._make_generator(input_shape)
         self.discriminator_options = dict(discriminator or {})
         self.discriminator = None
         self.image_pool = None
@@ -152,6 +146,16 @@ class Pix2Pix(TranslationGAN):
         penalty = ["gp"] if self.discriminator is not None and adversarial == "wgan-gp" else []
         self.add_trackers(["g_loss", *active, *adversarial_names, *penalty, "l1", "psnr", "ssim"])
         self.built = True
+
+    def _make_generator(self, input_shape: tuple) -> keras.Model:
+        """The generator; models with another network (reconstruction) override this."""
+        return Generator(
+            input_shape,
+            self.output_channels,
+            name="generator",
+            dtype=self.dtype_policy.name,
+            **{"seed": self.network_seed(1), **self.generator_options},
+        )
 
     def _generators(self) -> list:
         return [self.generator]

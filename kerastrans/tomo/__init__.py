@@ -2,8 +2,10 @@
 
 - `GeometrySpec` (``geometry``): parallel / fan-beam geometry as a JSON-able value.
 - ``operators``: `ray_transform` (with ``.adjoint``), `fbp`, `apply_batch`.
+- ``tf_operators``: `tf_ray_transform` (ASTRA's system matrix as a TF sparse
+  tensor, with ``.adjoint``) and `tf_fbp`: TensorFlow ops only, exportable.
 - ``layer``: `RayTransformLayer`, the operator as a Keras layer whose gradient
-  is the adjoint.
+  is the adjoint (TF operator or ODL/ASTRA call, ``backend``).
 - ``simulate``: noisy sinograms, low-dose CT, sparse view, limited angle,
   super-resolution pairs; ``phantoms``: random ellipses, Shepp-Logan, FORBILD.
 - ``ellipses``: the dival "ellipses" protocol; ``baseline``: the tuned FBP baseline.
@@ -29,6 +31,8 @@ __all__ = [
     "geometry_from_dataset",
     "geometry_from_metadata",
     "ray_transform",
+    "tf_fbp",
+    "tf_ray_transform",
     "tune_fbp",
 ]
 
@@ -44,6 +48,8 @@ _SUBMODULE = {
     "geometry_from_dataset": "geometry",
     "geometry_from_metadata": "geometry",
     "ray_transform": "operators",
+    "tf_fbp": "tf_operators",
+    "tf_ray_transform": "tf_operators",
     "tune_fbp": "baseline",
 }
 

@@ -11,8 +11,12 @@ Static shapes are kept, so Keras can infer the output shape of a model.
 
 `RayTransformLayer` is the Keras face of it: it stores a `GeometrySpec` (not
 an ODL object) in its config, so a model that contains it saves and reloads.
-Like every ``numpy_function``, the layer runs in the Python process: it works
-in ``fit``/``predict`` but cannot be exported into a standalone SavedModel.
+Its ``backend`` picks the operator: ``"tf"`` is ASTRA's system matrix as a
+sparse tensor (`kerastrans.tomo.tf_operators`: TensorFlow ops only, so the
+model exports to a standalone SavedModel), ``"odl"`` the ``numpy_function``
+above (runs in the Python process: it works in ``fit``/``predict`` but cannot
+be exported), ``"auto"`` the TF operator where its matrix fits the memory
+budget.
 """
 
 from __future__ import annotations
@@ -31,8 +35,19 @@ from kerastrans.tomo.operators import (
     ray_transform,
     transpose,
 )
+from kerastrans.tomo.tf_operators import (
+    DEFAULT_MEMORY_BUDGET,
+    _check_budget,
+    check_memory,
+    tf_fbp,
+    tf_ray_transform,
+)
 
-__all__ = ["MODES", "RayTransformLayer", "apply_operator"]
+__all__ = ["BACKENDS", "MODES", "RayTransformLayer", "apply_operator"]
+
+#: Operators a `RayTransformLayer` can run: TF sparse matrix, ODL/ASTRA call, or
+#: the TF one where its matrix fits the memory budget.
+BACKENDS = ("auto", "tf", "odl")
 
 #: What a `RayTransformLayer` computes: images -> sinograms, sinograms -> images
 #: by back-projection, or sinograms -> images by filtered back-projection.
@@ -107,8 +122,17 @@ class RayTransformLayer(keras.layers.Layer):
             Default ``"forward"``.
         filter_type: FBP filter (``mode="fbp"``), default ``"Hann"``.
         frequency_scaling: FBP cut-off in ``(0, 1]``, default 1.0.
-        impl: ASTRA back-end, ``None`` (default) picks CUDA where available.
-        threads: Worker threads over the batch; ``None`` = one per CPU core.
+        impl: ASTRA back-end of the ``"odl"`` backend, ``None`` (default)
+            picks CUDA where available. The ``"tf"`` backend is ASTRA's CPU
+            projector, so ``impl="astra_cuda"`` needs ``backend="odl"`` (and
+            makes ``"auto"`` pick it).
+        threads: Worker threads over the batch (``"odl"`` backend);
+            ``None`` = one per CPU core.
+        backend: ``"auto"`` (default), ``"tf"`` or ``"odl"``, see the module
+            docstring. `backend_used` says which one runs.
+        memory_budget: Bytes the sparse matrix of the TF operator may take
+            (an upper bound is estimated before building it, see
+            `kerastrans.tomo.tf_operators.matrix_bytes`); default 1 GiB.
         **kwargs: Base `keras.layers.Layer` arguments (``name``, ...).
 
     Inputs: float tensor ``(batch, rows, columns, channels)`` on the
@@ -131,6 +155,8 @@ class RayTransformLayer(keras.layers.Layer):
         frequency_scaling: float = 1.0,
         impl: str | None = None,
         threads: int | None = None,
+        backend: str = "auto",
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -145,20 +171,54 @@ class RayTransformLayer(keras.layers.Layer):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         _check_fbp_options(filter_type, frequency_scaling)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        _check_budget(memory_budget)
         self.geometry = geometry
         self.mode = mode
         self.filter_type = filter_type
         self.frequency_scaling = float(frequency_scaling)
         self.impl = impl
         self.threads = threads
+        self.backend = backend
+        self.memory_budget = memory_budget
+        self.backend_used = self._choose_backend()
         self._operator = self._make_operator()
 
     @property
     def operator(self) -> Any:
-        """The ODL operator this layer applies."""
+        """The operator this layer applies: a TF operator or an ODL one (`backend_used`)."""
         return self._operator
 
+    def _choose_backend(self) -> str:
+        """``"tf"`` or ``"odl"``; refuses ``"tf"`` over the memory budget or on CUDA."""
+        if self.backend == "odl":
+            return "odl"
+        if self.impl == "astra_cuda":
+            if self.backend == "tf":
+                raise ValueError(
+                    "backend='tf' is ASTRA's CPU projector matrix; impl='astra_cuda' needs "
+                    "backend='odl'"
+                )
+            return "odl"
+        try:
+            check_memory(self.geometry, self.memory_budget)
+        except ValueError:
+            if self.backend == "tf":
+                raise
+            return "odl"
+        return "tf"
+
     def _make_operator(self) -> Any:
+        if self.backend_used == "tf":
+            forward = tf_ray_transform(self.geometry, memory_budget=self.memory_budget)
+            if self.mode == "fbp":
+                return tf_fbp(
+                    forward,
+                    filter_type=self.filter_type,
+                    frequency_scaling=self.frequency_scaling,
+                )
+            return forward if self.mode == "forward" else forward.adjoint
         forward = ray_transform(self.geometry, impl=self.impl)
         if self.mode == "forward":
             return forward
@@ -179,6 +239,8 @@ class RayTransformLayer(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs: Any) -> Any:
+        if self.backend_used == "tf":
+            return self.operator(inputs)
         return apply_operator(inputs, self.operator, threads=self.threads)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -193,5 +255,7 @@ class RayTransformLayer(keras.layers.Layer):
             frequency_scaling=self.frequency_scaling,
             impl=self.impl,
             threads=self.threads,
+            backend=self.backend,
+            memory_budget=self.memory_budget,
         )
         return config

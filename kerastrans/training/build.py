@@ -20,7 +20,12 @@ from typing import Any
 
 import keras
 
-from kerastrans.config import Config, DiscriminatorConfig, GeneratorConfig
+from kerastrans.config import (
+    RECONSTRUCTION_KINDS,
+    Config,
+    DiscriminatorConfig,
+    GeneratorConfig,
+)
 from kerastrans.precision import resolve_precision
 from kerastrans.training.schedules import make_schedule
 
@@ -135,6 +140,8 @@ def _construct(config: Config, generator: dict, discriminator: dict, shared: dic
             **paired,
             **shared,
         )
+    elif model.kind in RECONSTRUCTION_KINDS:
+        network = _reconstruction(config, generator, discriminator, shared, paired)
     elif model.kind == "automap":
         network = Automap(
             model.input_shape,
@@ -143,6 +150,7 @@ def _construct(config: Config, generator: dict, discriminator: dict, shared: dic
             fc_activation=model.fc_activation,
             refinement=generator,
             memory_limit=model.memory_limit,
+            fbp_init=_fbp_init(config),
             discriminator=discriminator,
             **paired,
             **shared,
@@ -166,6 +174,57 @@ def _construct(config: Config, generator: dict, discriminator: dict, shared: dic
             **shared,
         )
     return network
+
+
+def _reconstruction(config: Config, generator: dict, discriminator: dict, shared, paired):
+    """The lpd, lgd or fbp-unet model of ``config`` (geometry from ``model.geometry``)."""
+    from kerastrans.models import FBPUNetModel, LearnedGradientDescent, LearnedPrimalDual
+
+    model = config.model
+    if model.geometry is None:
+        raise ValueError(
+            f"model.geometry must be set for {model.kind} (kerastrans fit reads it from the "
+            "dataset's metadata), got None"
+        )
+    if model.kind == "fbp-unet":
+        network = {"unet": generator, "filter_type": model.fbp_filter}
+    else:
+        network = {
+            "iterations": model.iterations,
+            "channels": model.unrolled_channels,
+            "primal_memory": model.primal_memory,
+            "initial": model.initial,
+        }
+        if model.kind == "lpd":
+            network["dual_memory"] = model.dual_memory
+    kinds = {"lpd": LearnedPrimalDual, "lgd": LearnedGradientDescent, "fbp-unet": FBPUNetModel}
+    return kinds[model.kind](
+        model.geometry,
+        config.data.input_window,
+        config.data.target_window,
+        network,
+        discriminator=discriminator,
+        **paired,
+        **shared,
+    )
+
+
+def _fbp_init(config: Config) -> dict[str, Any] | None:
+    """AUTOMAP's ``fbp_init`` option from the config (geometry, windows, filter)."""
+    model = config.model
+    if not model.fbp_init:
+        return None
+    if model.geometry is None:
+        raise ValueError(
+            "model.fbp_init needs model.geometry (kerastrans fit reads it from the dataset's "
+            "metadata), got None"
+        )
+    return {
+        "geometry": model.geometry,
+        "sinogram_window": dataclasses.asdict(config.data.input_window),
+        "image_window": dataclasses.asdict(config.data.target_window),
+        "filter_type": model.fbp_filter,
+    }
 
 
 def _perceptual(config: Config) -> dict[str, Any] | None:

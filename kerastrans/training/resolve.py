@@ -26,11 +26,12 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from kerastrans.config import Config, Window
+from kerastrans.config import RECONSTRUCTION_KINDS, Config, Window
 from kerastrans.data.records import load_builder, read_metadata, read_summary
 from kerastrans.data.summary import DatasetSummary, ImageStats
 from kerastrans.errors import file_error
 from kerastrans.precision import AUTO, resolve_precision
+from kerastrans.tomo.geometry import geometry_from_dataset
 
 __all__ = [
     "CT_RANGE",
@@ -77,7 +78,8 @@ def resolve_config(
         DataError: If the dataset does not suit the model or the settings (an
             unpaired dataset for pix2pix, missing splits, several sizes for
             AUTOMAP, pairs of two sizes for pix2pix, images of several sizes
-            in batches without crop, a crop larger than the images).
+            in batches without crop, a crop larger than the images, no
+            geometry in the metadata for lpd, lgd and fbp-unet).
     """
     data, model, training = config.data, config.model, config.training
     if data.dataset is None:
@@ -99,11 +101,19 @@ def resolve_config(
     if seed is None:
         seed = default_seed if default_seed is not None else secrets.randbelow(2**31)
     pad_multiple = data.pad_multiple
-    if model.kind != "automap":
+    fixed = model.kind == "automap" or model.kind in RECONSTRUCTION_KINDS
+    if not fixed:
         pad_multiple = math.lcm(pad_multiple, model.generator.size_multiple)
+    needs_geometry = model.kind in RECONSTRUCTION_KINDS or (
+        model.kind == "automap" and model.fbp_init
+    )
+    if needs_geometry and model.geometry is None:
+        model = dataclasses.replace(model, geometry=geometry_from_dataset(dataset).to_dict())
     data = dataclasses.replace(data, dataset=dataset, seed=seed, pad_multiple=pad_multiple)
-    _check_sizes(summary, data, model.kind)
-    input_shape, output_shape = _shapes(summary, stats, data, model.kind == "automap")
+    _check_sizes(summary, data, model.kind, fixed)
+    input_shape, output_shape = _shapes(summary, stats, data, fixed)
+    if needs_geometry:
+        _check_geometry(dataset, model.geometry, input_shape, output_shape)
     steps = training.steps_per_epoch
     if steps is None:
         examples = max(split.num_examples for split in _train_splits(summary, data.train_split))
@@ -287,8 +297,12 @@ def _domain_stats(summary: DatasetSummary, split: str) -> tuple[ImageStats, Imag
     return splits[0].features["image"], splits[1].features["image"]
 
 
-def _check_sizes(summary: DatasetSummary, data, kind: str) -> None:
-    """Refuse, naming the dataset, image sizes the model or the batches cannot use."""
+def _check_sizes(summary: DatasetSummary, data, kind: str, fixed: bool) -> None:
+    """Refuse, naming the dataset, image sizes the model or the batches cannot use.
+
+    ``fixed``: the model takes one size per domain (AUTOMAP, the reconstruction
+    models), which `_shapes` checks; crops do not apply to it.
+    """
     for name, split in zip(
         _split_names(summary, data.train_split),
         _train_splits(summary, data.train_split),
@@ -308,7 +322,7 @@ def _check_sizes(summary: DatasetSummary, data, kind: str) -> None:
                 "'kerastrans simulate superres --upsample', or use --model automap)",
             )
         mixed = split.mixed_sizes(data.pad_multiple)
-        if kind != "automap" and data.crop is None and data.batch_size > 1 and mixed:
+        if not fixed and data.crop is None and data.batch_size > 1 and mixed:
             smallest = _smallest(split)
             raise file_error(
                 summary.path,
@@ -316,7 +330,7 @@ def _check_sizes(summary: DatasetSummary, data, kind: str) -> None:
                 f"batched {data.batch_size} at a time; give --crop H W (at most "
                 f"{smallest[0]} {smallest[1]}) or --batch-size 1",
             )
-        if data.crop is not None and kind != "automap":
+        if data.crop is not None and not fixed:
             smallest = _smallest(split)
             if data.crop[0] > smallest[0] or data.crop[1] > smallest[1]:
                 raise file_error(
@@ -359,6 +373,20 @@ def _shapes(summary, stats, data, fixed: bool) -> tuple[tuple, tuple]:
         sizes.append(tuple(size) if size is not None else (None, None))
     channels = (stats[0].shapes[0][2] * (2 * data.neighbours + 1), stats[1].shapes[0][2])
     return (*sizes[0], channels[0]), (*sizes[1], channels[1])
+
+
+def _check_geometry(dataset: str, geometry: dict, input_shape: tuple, output_shape: tuple) -> None:
+    """Refuse a dataset whose sinogram or image size is not that of the geometry."""
+    from kerastrans.tomo.geometry import GeometrySpec
+
+    spec = GeometrySpec.from_dict(geometry)
+    want = (spec.sinogram_shape, spec.image_shape)
+    if (tuple(input_shape[:2]), tuple(output_shape[:2])) != want:
+        raise file_error(
+            dataset,
+            f"sinograms {input_shape[:2]} and images {output_shape[:2]} do not match the "
+            f"geometry's {want[0]} and {want[1]}",
+        )
 
 
 def _scaled(crop: tuple[int, int], ratio: tuple[float, float] | None) -> tuple[int, int] | None:

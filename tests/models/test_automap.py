@@ -74,3 +74,33 @@ def test_automap_saves_and_loads_from_its_own_config(trained, tmp_path):
     np.testing.assert_array_equal(
         loaded.predict(sinograms, verbose=0), model.predict(sinograms, verbose=0)
     )
+
+
+def test_fbp_init_starts_the_domain_transform_at_windowed_fbp():
+    from kerastrans.tomo.geometry import GeometrySpec
+    from kerastrans.tomo.operators import apply_batch, fbp_reconstruct, ray_transform
+    from kerastrans.tomo.phantoms import shepp_logan
+
+    spec = GeometrySpec((16, 16), num_angles=6)
+    windows = {"sinogram_window": {"base": 0.0, "range": 20.0},
+               "image_window": {"base": -0.5, "range": 2.0}}  # fmt: skip
+    model = Automap(
+        (6, 25, 1),
+        (16, 16, 1),
+        fc_layers=2,
+        fc_activation="none",
+        fbp_init={"geometry": spec.to_dict(), **windows},
+        refinement={"channels": (4,)},
+    )
+    sinogram = apply_batch(ray_transform(spec, impl="astra_cpu"), shepp_logan((16, 16)))
+    encoder = model.generator.encoder
+    transform = keras.Model(encoder.input, encoder.get_layer("fc_reshape").output)
+    got = transform(((sinogram / 10.0) - 1.0)[None, ..., None]).numpy()[0, ..., 0]
+    want = (fbp_reconstruct(sinogram, spec, filter_type="Hann") + 0.5) - 1.0
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert model.get_config()["fbp_init"]["geometry"] == spec.to_dict()
+
+
+def test_fbp_init_needs_a_linear_domain_transform():
+    with pytest.raises(ValueError, match="fbp_init needs fc_activation='none'"):
+        Automap((6, 25, 1), (16, 16, 1), fbp_init={"geometry": {}})

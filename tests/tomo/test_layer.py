@@ -36,9 +36,12 @@ def test_tape_gradient_is_adjoint_of_upstream(spec):
     )
 
 
+@pytest.mark.parametrize("backend", ["tf", "odl"])
 @pytest.mark.parametrize("mode", ["forward", "adjoint", "fbp"])
-def test_gradient_matches_finite_differences(mode):
-    layer = RayTransformLayer(COARSE, mode=mode, impl="astra_cpu", frequency_scaling=0.8)
+def test_gradient_matches_finite_differences(mode, backend):
+    layer = RayTransformLayer(
+        COARSE, mode=mode, impl="astra_cpu", frequency_scaling=0.8, backend=backend
+    )
     rng = np.random.default_rng(1)
     x = rng.random((1, *layer.operator.domain.shape, 1), dtype=np.float32)
     w = rng.random((1, *layer.operator.range.shape, 1), dtype=np.float32)
@@ -83,7 +86,7 @@ def test_layer_keeps_static_shapes_inside_tf_function():
 
 
 def test_layer_transforms_each_channel_separately():
-    layer = RayTransformLayer(SPEC, mode="fbp", impl="astra_cpu")
+    layer = RayTransformLayer(SPEC, mode="fbp", impl="astra_cpu", backend="odl")
     sinograms = np.random.default_rng(3).random((2, 8, 47, 3), dtype=np.float32)
     out = layer(sinograms).numpy()
     assert out.shape == (2, 32, 32, 3)
@@ -103,6 +106,45 @@ def test_model_with_layer_saves_and_reloads(tmp_path):
     config = reloaded.get_layer("project").get_config()
     assert GeometrySpec.from_dict(config["geometry"]) == SPEC
     assert config["mode"] == "forward"
+    assert (config["backend"], config["memory_budget"]) == ("auto", 2**30)
+    assert reloaded.get_layer("project").backend_used == "tf"
+
+
+@pytest.mark.parametrize("mode", ["forward", "adjoint", "fbp"])
+def test_tf_and_odl_backends_give_the_same_outputs(mode):
+    layers = {
+        backend: RayTransformLayer(COARSE, mode=mode, backend=backend, filter_type="Shepp-Logan")
+        for backend in ("tf", "odl")
+    }
+    shape = layers["odl"].operator.domain.shape
+    x = np.random.default_rng(5).random((2, *shape, 2), dtype=np.float32)
+    want = layers["odl"](x).numpy()
+    got = layers["tf"](x).numpy()
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-5
+    assert layers["tf"].count_params() == 0
+
+
+def test_auto_backend_falls_back_to_odl_over_the_memory_budget():
+    small = RayTransformLayer(SPEC, memory_budget=10**6)
+    assert small.backend_used == "tf"
+    large = RayTransformLayer(SPEC, memory_budget=1000)
+    assert large.backend_used == "odl"
+    assert large.get_config()["memory_budget"] == 1000
+    np.testing.assert_allclose(
+        large(np.ones((1, 32, 32, 1), np.float32)).numpy(),
+        small(np.ones((1, 32, 32, 1), np.float32)).numpy(),
+        rtol=1e-5,
+    )
+
+
+def test_tf_backend_over_the_memory_budget_is_refused_with_the_estimate():
+    with pytest.raises(ValueError, match=r"needs up to 0\.\d\d MiB for its sparse matrix, over"):
+        RayTransformLayer(SPEC, backend="tf", memory_budget=1000)
+
+
+def test_tf_backend_refuses_astra_cuda():
+    with pytest.raises(ValueError, match="impl='astra_cuda' needs backend='odl'"):
+        RayTransformLayer(SPEC, backend="tf", impl="astra_cuda")
 
 
 @pytest.mark.parametrize(
@@ -111,6 +153,8 @@ def test_model_with_layer_saves_and_reloads(tmp_path):
         ({"mode": "inverse"}, ValueError, "mode must be one of ('forward', 'adjoint', 'fbp'), got"),
         ({"filter_type": "ramp"}, ValueError, "filter_type must be one of"),
         ({"geometry": "geometry.json"}, TypeError, "geometry must be a GeometrySpec or a dict"),
+        ({"backend": "jax"}, ValueError, "backend must be one of ('auto', 'tf', 'odl'), got"),
+        ({"memory_budget": 0}, ValueError, "memory_budget must be a positive number of bytes"),
     ],
 )
 def test_layer_rejects_bad_arguments(kwargs, error, message):

@@ -52,7 +52,11 @@ def test_losses_of_another_model_are_rejected():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("model.kind=unet", r"model.kind must be one of \['pix2pix', 'cyclegan', 'automap'\]"),
+        (
+            "model.kind=unet",
+            r"model.kind must be one of \['pix2pix', 'cyclegan', 'automap', 'lpd', 'lgd', "
+            r"'fbp-unet'\]",
+        ),
         ("model.generator.depth=0", "generator.depth must be >= 1, got 0"),
         ("model.generator.up=deconv", "up must be one of"),
         ("losses.l1=-1", "losses.l1 must be >= 0, got -1.0"),

@@ -1,0 +1,74 @@
+"""``kerastrans fit --model lpd|lgd|fbp-unet`` on ``kerastrans simulate`` datasets, and export."""
+
+import numpy as np
+import pytest
+
+from kerastrans.cli.main import main
+from kerastrans.config import load_config
+from kerastrans.export import load_exported
+from kerastrans.runs import load_run
+from kerastrans.tomo.geometry import geometry_from_dataset
+
+#: Small unrolled networks and U-Nets, so that runs take seconds.
+TINY = ["model.iterations=2", "model.unrolled_channels=4", "model.primal_memory=2",
+        "model.dual_memory=2", "model.generator.depth=2",
+        "model.generator.base_channels=4"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sparseview(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim") / "sparse"
+    args = ["simulate", "sparseview", "--out", str(out), "--train", "4", "--validation", "2",
+            "--test", "0", "--image-size", "32", "--num-angles", "10", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    return out
+
+
+@pytest.mark.parametrize("kind", ["lpd", "lgd", "fbp-unet"])
+def test_fit_reads_the_geometry_from_the_dataset_and_exports(kind, sparseview, tmp_path):
+    run = tmp_path / "run"
+    command = ["fit", "--model", kind, "--data", str(sparseview), "--out", str(run),
+               "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2",
+               "--no-progress", *TINY]  # fmt: skip
+    assert main(command) == 0
+    config = load_config(run / "config.yaml")
+    assert config.model.geometry == geometry_from_dataset(sparseview).to_dict()
+    assert config.model.input_shape == (10, 47, 1)
+    assert config.model.output_shape == (32, 32, 1)
+    assert main(["export", str(run), "--out", str(tmp_path / "served")]) == 0
+    exported = load_exported(tmp_path / "served")
+    assert exported.input_shape == (10, 47, 1)
+    translator = load_run(run).translator("AtoB")
+    sinograms = np.random.default_rng(0).uniform(0, 0.3, (2, 10, 47, 1)).astype(np.float32)
+    np.testing.assert_allclose(
+        exported(sinograms).numpy(), translator(sinograms).numpy(), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_dataset_without_geometry_is_a_one_line_error(tmp_path, capsys):
+    root = tmp_path / "pairs"
+    for folder in ("trainA", "trainB"):
+        (root / folder).mkdir(parents=True)
+        for index in range(2):
+            np.save(root / folder / f"slice{index}.npy", np.zeros((32, 32), np.float32))
+    assert main(["records", str(root), "--paired", "--out", str(root / "dataset")]) == 0
+    capsys.readouterr()
+    command = ["fit", "--model", "lpd", "--data", str(root / "dataset"), "--out",
+               str(tmp_path / "run"), "--epochs", "1", "--no-progress"]  # fmt: skip
+    assert main(command) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert "dataset: metadata has no 'geometry' entry" in lines[0]
+    assert "was the dataset written by 'kerastrans simulate'?" in lines[0]
+
+
+def test_automap_starts_from_the_datasets_fbp(sparseview, tmp_path):
+    run = tmp_path / "run"
+    command = ["fit", "--model", "automap", "--data", str(sparseview), "--out", str(run),
+               "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--no-progress",
+               "model.fc_layers=1", "model.fc_activation=none", "model.fbp_init=true",
+               "model.generator.base_channels=4", "model.generator.max_channels=4"]  # fmt: skip
+    assert main(command) == 0
+    config = load_config(run / "config.yaml")
+    assert config.model.geometry == geometry_from_dataset(sparseview).to_dict()
+    assert load_run(run).model.get_config()["fbp_init"]["filter_type"] == "Hann"
