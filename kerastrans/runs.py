@@ -39,7 +39,14 @@ if TYPE_CHECKING:
 __all__ = ["Run", "load_run"]
 
 #: The model class (in `kerastrans.models`) of each ``model.kind``.
-_MODEL_CLASSES = {"pix2pix": "Pix2Pix", "cyclegan": "CycleGAN", "automap": "Automap"}
+_MODEL_CLASSES = {
+    "pix2pix": "Pix2Pix",
+    "cyclegan": "CycleGAN",
+    "automap": "Automap",
+    "lpd": "LearnedPrimalDual",
+    "lgd": "LearnedGradientDescent",
+    "fbp-unet": "FBPUNetModel",
+}
 
 
 @dataclasses.dataclass(frozen=True)

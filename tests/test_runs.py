@@ -122,3 +122,13 @@ def test_a_run_trained_in_bfloat16_translates_in_float32_with_its_weights(cycleg
     for direction in ("AtoB", "BtoA"):
         generator = loaded.translator(direction).generator
         assert generator.get_config()["dtype"] == "float32"
+
+
+def test_every_model_kind_names_its_class():
+    import kerastrans.models
+    from kerastrans.config.model import MODEL_PRESETS
+    from kerastrans.runs import _MODEL_CLASSES
+
+    assert set(_MODEL_CLASSES) == set(MODEL_PRESETS)
+    for name in _MODEL_CLASSES.values():
+        assert issubclass(getattr(kerastrans.models, name), keras.Model)
