@@ -93,3 +93,16 @@ def test_row_names_and_architectures(train_step):
     levels, widths = train_step.architecture("pix2pix", 8)
     assert levels == (8, 16, 32, 64, 64, 64, 64, 64)
     assert widths == (8, 16, 32, 64)
+
+
+@pytest.mark.parametrize("kind", ["pix2pix", "cyclegan"])
+def test_pytorch_reference_does_the_arithmetic_of_our_networks(train_step, kind):
+    pytest.importorskip("torch")
+    import numpy as np
+    from _torch_reference import make_step
+
+    images = [np.zeros((1, train_step.SIZE, train_step.SIZE, 1), "float32")] * 2
+    levels, widths = train_step.architecture(kind, 2)
+    step, generator_macs, discriminator_macs = make_step(kind, images, levels, widths, False)
+    assert (generator_macs, discriminator_macs) == train_step.ours_macs(kind, 1, 2)
+    assert np.isfinite(step())
