@@ -1,12 +1,15 @@
-"""Train-step time of our Pix2Pix and CycleGAN against plain Keras tutorial code.
+"""Train-step time of our Pix2Pix and CycleGAN against plain Keras and PyTorch, in one run.
 
-For each architecture, the same network is built twice: as our model
+For each architecture the same network is built three times: as our model
 (`kerastrans.models.Pix2Pix` / `CycleGAN`, stepped through Keras' own compiled
-``train_function``, the path ``fit`` takes) and as plain Keras code written
-inline below the way the TensorFlow pix2pix and CycleGAN tutorials write it
-(functional models, one ``tf.function`` step with gradient tapes). Steps of
-the two alternate, so load from other processes on this shared machine hits
-both alike; the ratio ``ms / plain_ms`` is what our abstractions cost.
+``train_function``, the path ``fit`` takes), as plain Keras code the way the
+TensorFlow tutorials write it (`_plain_keras`), and as a PyTorch reference
+written from the papers (`_torch_reference`, when torch is importable:
+``pip install -e ".[bench]"``). Their steps alternate one by one, so load from
+other processes on this shared machine hits all alike; ``ratio = ms /
+plain_ms`` is what our abstractions cost, ``pytorch_ratio = ms / PyTorch ms``
+at the same precision and, for ``-bf16`` rows, ``pytorch_float32_ratio = ms /
+PyTorch float32 ms`` (medians of this run).
 
 - ``pix2pix-Nch``: U-Net 256 x 256 with 8 levels, 64 base channels, batch
   norm, dropout 0.5 in the 3 deepest decoder levels, transposed-conv
@@ -15,68 +18,107 @@ both alike; the ratio ``ms / plain_ms`` is what our abstractions cost.
   two 70 x 70 PatchGANs (instance norm), LSGAN, cycle 10, identity 5; batch 1;
   no image pool (the tutorials have none).
 
-Both run in float32 and in mixed bfloat16 (``-bf16`` rows), each without and
-with XLA (``jit_*`` keys). Our networks use our own layers where they are
-faster: batch normalisation by the fused TensorFlow kernel in training
-(`kerastrans.nets.FusedBatchNormalization`) and instance normalisation with
-its affine parameters folded into one multiply-add; the plain code uses
-`keras.layers.BatchNormalization` and the tutorial's instance normalisation.
-The tutorials' discriminators use ``ZeroPadding2D`` and valid convolutions for
-the last two layers; here both versions use 'same' padding (32 x 32 patch
-logits), so the networks match exactly. Each row runs in its own process.
+Each runs in float32 and in mixed bfloat16 (``-bf16`` rows; PyTorch:
+``torch.autocast("cpu", dtype=torch.bfloat16)``), ours and plain Keras also
+with XLA (``jit_*`` keys; nothing in kerastrans enables XLA by default). Our
+networks use our own layers where they are faster: batch normalisation by the
+fused TensorFlow kernel (`kerastrans.nets.FusedBatchNormalization`), instance
+normalisation with its affine parameters folded into one multiply-add.
+TensorFlow and PyTorch both use every core the process may run on
+(``os.sched_getaffinity``; the rows' ``threads``).
 
-    python benchmarks/train_step.py            # everything (several minutes)
-    python benchmarks/train_step.py --quick    # pix2pix only, fewer repeats
+The physical limit: the run first measures the best GFLOP/s of large float32
+and bfloat16 matmuls (rows ``peak-matmul-*``), and each row gets ``gflops``,
+the step's FLOPs counted from its layers (see `_flops` for the convention),
+and ``peak_fraction = gflops / (ms / 1000) / peak`` of the row's precision.
+Each row runs in its own process.
+
+    python benchmarks/train_step.py            # everything, writes results/train_step.json
+    python benchmarks/train_step.py --quick    # pix2pix 1 channel only, fewer repeats
+    python benchmarks/train_step.py --smoke    # every row on networks 8 x narrower: a check
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
+import importlib.util
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from _common import RESULTS, print_table, save_figure, write_results
 
 NAME = "train_step"
 SIZE = 256
-#: Median step time of the PyTorch reference pix2pix (float32, batch 1, 256 x 256, 1 channel).
-PYTORCH_PIX2PIX_MS = 574.0
+#: Base channels of the published networks (``--width``).
+WIDTH = 64
+PRECISIONS = ("float32", "mixed_bfloat16")
+#: Precision of the matmul peak that bounds each precision's rows.
+PEAK_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
+CASES = (("pix2pix", 1), ("pix2pix", 3), ("cyclegan", 1))
+#: Cases with a PyTorch reference row.
+PYTORCH_CASES = (("pix2pix", 1), ("cyclegan", 1))
+BF16_SUFFIX = "-bf16"
 
-PIX2PIX_GENERATOR = {
-    "channels": (64, 128, 256, 512, 512, 512, 512, 512),
-    "stem_kernel": None,
-    "kernel_size": 4,
-    "up": "transpose",
-    "encoder_activation": "leaky_relu",
-    "dropout": 0.5,
-    "dropout_levels": 3,
-}
-CYCLEGAN_GENERATOR = {
-    "channels": (64, 128, 256),
-    "residual_blocks": 9,
-    "norm": "instance",
-    "skip": "none",
-    "up": "transpose",
-}
+
+def architecture(kind: str, width: int = WIDTH) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Generator channels per level and discriminator block channels for base ``width``.
+
+    >>> architecture("cyclegan")
+    ((64, 128, 256), (64, 128, 256, 512))
+    """
+    levels = (1, 2, 4, 8, 8, 8, 8, 8) if kind == "pix2pix" else (1, 2, 4)
+    return tuple(width * m for m in levels), tuple(width * m for m in (1, 2, 4, 8))
+
+
+def method(kind: str, channels: int, precision: str, framework: str = "") -> str:
+    """Row name, e.g. ``pix2pix-1ch``, ``pytorch-cyclegan-1ch-bf16``."""
+    suffix = "" if precision == "float32" else BF16_SUFFIX
+    return f"{framework + '-' if framework else ''}{kind}-{channels}ch{suffix}"
 
 
 # -- ours ----------------------------------------------------------------------------------
 
 
-def ours(kind: str, channels: int, jit: bool):
+def ours_model(kind: str, channels: int, width: int):
+    """Our model of ``kind`` in the benchmark's architecture (global dtype policy)."""
+    from kerastrans.models import CycleGAN, Pix2Pix
+
+    levels, widths = architecture(kind, width)
+    shape, discriminator = (SIZE, SIZE, channels), {"base_channels": widths[0]}
+    if kind == "pix2pix":
+        generator = {
+            "channels": levels,
+            "stem_kernel": None,
+            "kernel_size": 4,
+            "up": "transpose",
+            "encoder_activation": "leaky_relu",
+            "dropout": 0.5,
+            "dropout_levels": 3,
+        }
+        return Pix2Pix(shape, channels, generator, discriminator, seed=0)
+    generator = {
+        "channels": levels,
+        "residual_blocks": 9,
+        "norm": "instance",
+        "skip": "none",
+        "up": "transpose",
+    }
+    return CycleGAN(shape, channels, generator, discriminator, pool_size=0, seed=0)
+
+
+def ours_step(kind: str, channels: int, width: int, jit: bool) -> Callable:
     """Our model, compiled; return a function that runs one train step on a batch."""
     import keras
 
-    from kerastrans.models import CycleGAN, Pix2Pix
-
-    if kind == "pix2pix":
-        model = Pix2Pix((SIZE, SIZE, channels), channels, PIX2PIX_GENERATOR, seed=0)
-    else:
-        model = CycleGAN((SIZE, SIZE, channels), channels, CYCLEGAN_GENERATOR, pool_size=0, seed=0)
+    model = ours_model(kind, channels, width)
     model.compile(
         g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
         d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
@@ -91,224 +133,170 @@ def ours(kind: str, channels: int, jit: bool):
     return step
 
 
-# -- plain Keras, as in the TensorFlow tutorials -------------------------------------------
-
-
-def plain(kind: str, channels: int, jit: bool):
-    """The same architecture written inline; return a one-step function."""
-    return (plain_pix2pix if kind == "pix2pix" else plain_cyclegan)(channels, jit)
-
-
-def plain_pix2pix(channels: int, jit: bool):
+def ours_macs(kind: str, channels: int, width: int) -> tuple[int, int]:
+    """Forward MACs of one of our generators and one discriminator (a float32 copy)."""
     import keras
-    import tensorflow as tf
-    from keras import layers
+    import numpy as np
+    from _flops import keras_forward_macs
 
-    def downsample(filters, batchnorm=True):
-        block = keras.Sequential()
-        block.add(layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=not batchnorm))
-        if batchnorm:
-            block.add(layers.BatchNormalization())
-        block.add(layers.LeakyReLU(0.2))
-        return block
+    from kerastrans.precision import precision_scope
 
-    def upsample(filters, dropout=False):
-        block = keras.Sequential()
-        block.add(layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False))
-        block.add(layers.BatchNormalization())
-        if dropout:
-            block.add(layers.Dropout(0.5))
-        block.add(layers.ReLU())
-        return block
-
-    inputs = layers.Input([SIZE, SIZE, channels])
-    down = [downsample(64, False), downsample(128), downsample(256)] + [
-        downsample(512) for _ in range(5)
-    ]
-    up = [upsample(512, True) for _ in range(3)] + [upsample(f) for f in (512, 256, 128, 64)]
-    x, skips = inputs, []
-    for block in down:
-        x = block(x)
-        skips.append(x)
-    for block, skip in zip(up, reversed(skips[:-1]), strict=True):
-        x = layers.Concatenate()([block(x), skip])
-    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same")(x)
-    generator = keras.Model(inputs, layers.Activation("tanh", dtype="float32")(x))
-
-    source, target = layers.Input([SIZE, SIZE, channels]), layers.Input([SIZE, SIZE, channels])
-    x = layers.concatenate([source, target])
-    x = downsample(256)(downsample(128)(downsample(64, False)(x)))
-    x = layers.Conv2D(512, 4, strides=1, padding="same", use_bias=False)(x)
-    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
-    x = layers.Conv2D(1, 4, strides=1, padding="same")(x)
-    discriminator = keras.Model([source, target], layers.Activation("linear", dtype="float32")(x))
-
-    cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
-    g_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
-    d_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
-
-    @tf.function(jit_compile=jit)
-    def train_step(input_image, target):
-        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
-            gen_output = generator(input_image, training=True)
-            disc_real_output = discriminator([input_image, target], training=True)
-            disc_generated_output = discriminator([input_image, gen_output], training=True)
-            gan_loss = cross_entropy(tf.ones_like(disc_generated_output), disc_generated_output)
-            l1_loss = tf.reduce_mean(tf.abs(target - gen_output))
-            gen_total_loss = gan_loss + 100.0 * l1_loss
-            disc_loss = 0.5 * (
-                cross_entropy(tf.ones_like(disc_real_output), disc_real_output)
-                + cross_entropy(tf.zeros_like(disc_generated_output), disc_generated_output)
-            )
-        generator_gradients = gen_tape.gradient(gen_total_loss, generator.trainable_variables)
-        discriminator_gradients = disc_tape.gradient(disc_loss, discriminator.trainable_variables)
-        g_optimizer.apply_gradients(
-            zip(generator_gradients, generator.trainable_variables, strict=True)
+    with precision_scope("float32"):
+        model = ours_model(kind, channels, width)
+    image = np.zeros((1, SIZE, SIZE, channels), "float32")
+    if kind == "pix2pix":
+        pair = np.zeros((1, SIZE, SIZE, 2 * channels), "float32")
+        macs = (
+            keras_forward_macs(model.generator, image),
+            keras_forward_macs(model.discriminator, pair),
         )
-        d_optimizer.apply_gradients(
-            zip(discriminator_gradients, discriminator.trainable_variables, strict=True)
+    else:
+        macs = (
+            keras_forward_macs(model.generator_g, image),
+            keras_forward_macs(model.discriminator_a, image),
         )
-        return gen_total_loss
-
-    return lambda batch: float(train_step(*batch))
-
-
-def plain_cyclegan(channels: int, jit: bool):
-    import keras
-    import tensorflow as tf
-    from keras import layers
-
-    class InstanceNormalization(layers.Layer):
-        """As in tensorflow_examples.models.pix2pix (the TF CycleGAN tutorial)."""
-
-        def build(self, input_shape):
-            self.scale = self.add_weight(shape=input_shape[-1:], initializer="ones")
-            self.offset = self.add_weight(shape=input_shape[-1:], initializer="zeros")
-
-        def call(self, x):
-            mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
-            return self.scale * (x - mean) * tf.math.rsqrt(variance + 1e-5) + self.offset
-
-    def conv_norm(x, filters, kernel, strides=1, activation=True, transpose=False):
-        conv = layers.Conv2DTranspose if transpose else layers.Conv2D
-        x = conv(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
-        x = InstanceNormalization()(x)
-        return layers.Activation("relu")(x) if activation else x
-
-    def resnet_generator():
-        inputs = layers.Input([SIZE, SIZE, channels])
-        x = conv_norm(inputs, 64, 7)
-        x = conv_norm(conv_norm(x, 128, 3, 2), 256, 3, 2)
-        for _ in range(9):
-            x = layers.add([x, conv_norm(conv_norm(x, 256, 3), 256, 3, activation=False)])
-        x = conv_norm(conv_norm(x, 128, 3, 2, transpose=True), 64, 3, 2, transpose=True)
-        x = layers.Conv2D(channels, 7, padding="same")(x)
-        return keras.Model(inputs, layers.Activation("tanh", dtype="float32")(x))
-
-    def patch_discriminator():
-        inputs = layers.Input([SIZE, SIZE, channels])
-        x = layers.LeakyReLU(0.2)(layers.Conv2D(64, 4, strides=2, padding="same")(inputs))
-        for filters, strides in ((128, 2), (256, 2), (512, 1)):
-            x = layers.Conv2D(filters, 4, strides=strides, padding="same", use_bias=False)(x)
-            x = layers.LeakyReLU(0.2)(InstanceNormalization()(x))
-        x = layers.Conv2D(1, 4, padding="same")(x)
-        return keras.Model(inputs, layers.Activation("linear", dtype="float32")(x))
-
-    gen_g, gen_f = resnet_generator(), resnet_generator()
-    disc_x, disc_y = patch_discriminator(), patch_discriminator()
-    optimizers = [keras.optimizers.Adam(2e-4, beta_1=0.5) for _ in range(4)]
-    mse, mae = keras.losses.MeanSquaredError(), keras.losses.MeanAbsoluteError()
-
-    @tf.function(jit_compile=jit)
-    def train_step(real_x, real_y):
-        with tf.GradientTape(persistent=True) as tape:
-            fake_y = gen_g(real_x, training=True)
-            cycled_x = gen_f(fake_y, training=True)
-            fake_x = gen_f(real_y, training=True)
-            cycled_y = gen_g(fake_x, training=True)
-            same_x = gen_f(real_x, training=True)
-            same_y = gen_g(real_y, training=True)
-            disc_real_x, disc_fake_x = disc_x(real_x, training=True), disc_x(fake_x, training=True)
-            disc_real_y, disc_fake_y = disc_y(real_y, training=True), disc_y(fake_y, training=True)
-            total_cycle = 10.0 * (mae(real_x, cycled_x) + mae(real_y, cycled_y))
-            gen_g_loss = mse(tf.ones_like(disc_fake_y), disc_fake_y)
-            gen_f_loss = mse(tf.ones_like(disc_fake_x), disc_fake_x)
-            total_g = gen_g_loss + total_cycle + 5.0 * mae(real_y, same_y)
-            total_f = gen_f_loss + total_cycle + 5.0 * mae(real_x, same_x)
-            disc_x_loss = 0.5 * (
-                mse(tf.ones_like(disc_real_x), disc_real_x)
-                + mse(tf.zeros_like(disc_fake_x), disc_fake_x)
-            )
-            disc_y_loss = 0.5 * (
-                mse(tf.ones_like(disc_real_y), disc_real_y)
-                + mse(tf.zeros_like(disc_fake_y), disc_fake_y)
-            )
-        for loss, model, optimizer in zip(
-            (total_g, total_f, disc_x_loss, disc_y_loss),
-            (gen_g, gen_f, disc_x, disc_y),
-            optimizers,
-            strict=True,
-        ):
-            gradients = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
-        return total_g + total_f
-
-    return lambda batch: float(train_step(*batch))
+    del model
+    keras.backend.clear_session()
+    return macs
 
 
 # -- measurement ---------------------------------------------------------------------------
 
 
-def interleaved_ms(ours_step, plain_step, batch, warmup: int, repeats: int) -> tuple[float, float]:
-    """Median milliseconds of each step, alternating ours and plain after warm-up."""
+def threads() -> int:
+    """Cores this process may run on: the thread count of TensorFlow and PyTorch alike."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def interleaved_ms(
+    steps: dict[str, Callable[[], object]], warmup: int, repeats: int
+) -> dict[str, float]:
+    """Median milliseconds of each step, the steps alternating one by one after warm-up."""
     for _ in range(warmup):
-        ours_step(batch)
-        plain_step(batch)
-    times = {"ours": [], "plain": []}
+        for step in steps.values():
+            step()
+    times = {key: [] for key in steps}
     for _ in range(repeats):
-        for key, step in (("ours", ours_step), ("plain", plain_step)):
+        for key, step in steps.items():
             start = time.perf_counter()
-            step(batch)
+            step()
             times[key].append(1000 * (time.perf_counter() - start))
-    return statistics.median(times["ours"]), statistics.median(times["plain"])
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
-def measure(kind: str, channels: int, precision: str, warmup: int, repeats: int) -> dict:
-    """One row: ours and plain, without and with XLA, in ``precision``."""
+def pytorch_step(kind: str, arrays, width: int, precision: str) -> tuple[Callable, dict]:
+    """The PyTorch reference step on ``arrays`` and its row (without ``ms``)."""
+    import torch
+    from _flops import step_gflops
+    from _torch_reference import make_step
+
+    torch.set_num_threads(threads())
+    levels, widths = architecture(kind, width)
+    step, g_macs, d_macs = make_step(kind, arrays, levels, widths, precision != "float32")
+    row = {
+        "method": method(kind, arrays[0].shape[-1], precision, "pytorch"),
+        "gflops": round(step_gflops(kind, g_macs, d_macs), 2),
+        "threads": torch.get_num_threads(),
+    }
+    return step, row
+
+
+def measure(
+    kind: str, channels: int, precision: str, width: int, warmup: int, repeats: int, pytorch: bool
+) -> list[dict]:
+    """Our row (ours and plain Keras, without and with XLA) and, if ``pytorch``, PyTorch's."""
     import keras
     import numpy as np
     import tensorflow as tf
+    from _flops import step_gflops
+    from _plain_keras import plain_step
 
     from kerastrans.precision import precision_scope
 
+    tf.config.threading.set_intra_op_parallelism_threads(threads())
     rng = np.random.default_rng(0)
-    batch = tuple(
-        tf.constant(rng.uniform(-1, 1, (1, SIZE, SIZE, channels)).astype("float32"))
-        for _ in range(2)
-    )
-    suffix = "" if precision == "float32" else "-bf16"
-    row = {"method": f"{kind}-{channels}ch{suffix}"}
+    arrays = [rng.uniform(-1, 1, (1, SIZE, SIZE, channels)).astype("float32") for _ in range(2)]
+    batch = tuple(tf.constant(array) for array in arrays)
+    gflops = step_gflops(kind, *ours_macs(kind, channels, width))
+    row = {"method": method(kind, channels, precision), "gflops": round(gflops, 2)}
+    rows = [row]
     for jit in (False, True):
         with precision_scope(precision):
-            ours_step, plain_step = ours(kind, channels, jit), plain(kind, channels, jit)
-            ours_ms, plain_ms = interleaved_ms(ours_step, plain_step, batch, warmup, repeats)
-        del ours_step, plain_step
+            steps = {
+                "ours": functools.partial(ours_step(kind, channels, width, jit), batch),
+                "plain": functools.partial(
+                    plain_step(kind, SIZE, channels, *architecture(kind, width), jit), batch
+                ),
+            }
+            if pytorch and not jit:
+                steps["pytorch"], torch_row = pytorch_step(kind, arrays, width, precision)
+                rows.append(torch_row)
+            ms = interleaved_ms(steps, warmup, repeats)
+        del steps
         keras.backend.clear_session()
         gc.collect()
         prefix = "jit_" if jit else ""
         row.update(
             {
-                f"{prefix}ms": round(ours_ms, 1),
-                f"{prefix}plain_ms": round(plain_ms, 1),
-                f"{prefix}ratio": round(ours_ms / plain_ms, 3),
+                f"{prefix}ms": round(ms["ours"], 1),
+                f"{prefix}plain_ms": round(ms["plain"], 1),
+                f"{prefix}ratio": round(ms["ours"] / ms["plain"], 3),
             }
         )
-        print(
-            f"  {row['method']:>18} jit={jit!s:5} ours {ours_ms:8.1f} ms  plain {plain_ms:8.1f} ms",
-            file=sys.stderr,
-            flush=True,
-        )
-    return row
+        if "pytorch" in ms:
+            rows[-1]["ms"] = round(ms["pytorch"], 1)
+        times = "  ".join(f"{key} {value:8.1f} ms" for key, value in ms.items())
+        print(f"  {row['method']:>18} jit={jit!s:5} {times}", file=sys.stderr, flush=True)
+    return rows
+
+
+def measure_peaks(size: int, repeats: int) -> list[dict]:
+    """Rows ``peak-matmul-float32`` and ``peak-matmul-bfloat16`` (best GFLOP/s)."""
+    import tensorflow as tf
+    from _flops import matmul_peak_gflops
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads())
+    return [
+        {
+            "method": f"peak-matmul-{dtype}",
+            "gflop_per_s": round(matmul_peak_gflops(dtype, size, repeats), 1),
+            "size": size,
+        }
+        for dtype in PEAK_DTYPES.values()
+    ]
+
+
+def finish_rows(rows: Sequence[dict]) -> list[dict]:
+    """Add each step row's ``peak_fraction`` and our rows' ratios to PyTorch, from one run.
+
+    ``peak_fraction`` divides the row's GFLOP/s (``gflops`` / ``ms``) by the
+    matmul peak of its precision; ``pytorch_ratio`` is ``ms`` over the PyTorch
+    row of the same case and precision, ``pytorch_float32_ratio`` (``-bf16``
+    rows) over the PyTorch float32 row. Rows without a counterpart get no key.
+    """
+    by_method = {row["method"]: row for row in rows}
+    finished = []
+    for row in rows:
+        row = dict(row)
+        if "ms" in row:
+            bf16 = row["method"].endswith(BF16_SUFFIX)
+            peak = by_method.get(f"peak-matmul-{'bfloat16' if bf16 else 'float32'}")
+            if peak is not None and "gflops" in row:
+                rate = row["gflops"] / (row["ms"] / 1000)
+                row["peak_fraction"] = round(rate / peak["gflop_per_s"], 4)
+            if not row["method"].startswith("pytorch-"):
+                float32 = row["method"].removesuffix(BF16_SUFFIX)
+                for key, name in (
+                    ("pytorch_ratio", row["method"]),
+                    ("pytorch_float32_ratio", float32),
+                ):
+                    reference = by_method.get(f"pytorch-{name}")
+                    if reference is not None and (key == "pytorch_ratio" or bf16):
+                        row[key] = round(row["ms"] / reference["ms"], 3)
+        finished.append(row)
+    return finished
 
 
 def plot(rows: list[dict], path) -> None:
@@ -342,18 +330,26 @@ def plot(rows: list[dict], path) -> None:
     save_figure(figure, path)
 
 
-def measure_in_subprocess(kind: str, channels: int, precision: str, warmup: int, repeats: int):
-    """`measure` in a fresh process, so that no model or XLA cache outlives its row."""
-    command = [
-        sys.executable,
-        __file__,
-        "--row",
-        f"{kind}:{channels}:{precision}",
-        "--warmup",
-        str(warmup),
-        "--repeats",
-        str(repeats),
-    ]
+def summary(rows: Sequence[dict]) -> list[str]:
+    """One line per bfloat16 row of ours against the issue's goals."""
+    lines = []
+    for row in rows:
+        if not row["method"].endswith(BF16_SUFFIX) or row["method"].startswith(("pytorch", "peak")):
+            continue
+        parts = [f"{row['method']}: {row['ms']:.0f} ms"]
+        if "pytorch_float32_ratio" in row:
+            parts.append(f"{row['pytorch_float32_ratio']:.2f} x PyTorch float32 (goal <= 0.5)")
+        if "pytorch_ratio" in row:
+            parts.append(f"{row['pytorch_ratio']:.2f} x PyTorch bfloat16 (goal <= 0.8)")
+        if "peak_fraction" in row:
+            parts.append(f"{100 * row['peak_fraction']:.1f} % of the bfloat16 matmul peak")
+        lines.append(", ".join(parts))
+    return lines
+
+
+def run_in_subprocess(arguments: list[str]) -> list[dict]:
+    """This script with ``arguments`` in a fresh process (no model or XLA cache outlives it)."""
+    command = [sys.executable, __file__, *arguments]
     completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -361,35 +357,75 @@ def measure_in_subprocess(kind: str, channels: int, precision: str, warmup: int,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="pix2pix 1 channel only, 1 + 3 steps")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every row with 8 x narrower networks, 1 + 2 steps, a small peak matmul: a check",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per model (2)")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per model (5)")
+    parser.add_argument("--width", type=int, default=WIDTH, help="base channels (64)")
+    parser.add_argument("--peak-size", type=int, default=4096, help="matmul side (4096)")
+    parser.add_argument("--no-pytorch", action="store_true", help="skip the PyTorch rows")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="folder of the JSON and PNG (default benchmarks/results; none for --quick/--smoke)",
+    )
     parser.add_argument("--row", help=argparse.SUPPRESS)  # kind:channels:precision, internal
+    parser.add_argument("--pytorch", action="store_true", help=argparse.SUPPRESS)  # with --row
+    parser.add_argument("--peak", action="store_true", help=argparse.SUPPRESS)  # internal
     args = parser.parse_args(argv)
-    if args.row:
-        kind, channels, precision = args.row.split(":")
-        print(json.dumps(measure(kind, int(channels), precision, args.warmup, args.repeats)))
-        return 0
-    cases = [("pix2pix", 1), ("pix2pix", 3), ("cyclegan", 1)]
-    warmup, repeats = args.warmup, args.repeats
+    cases, warmup, repeats, width, peak_size = (
+        CASES,
+        args.warmup,
+        args.repeats,
+        args.width,
+        args.peak_size,
+    )
     if args.quick:
         cases, warmup, repeats = [("pix2pix", 1)], 1, 3
-    rows = [
-        measure_in_subprocess(kind, channels, precision, warmup, repeats)
-        for precision in ("float32", "mixed_bfloat16")
-        for kind, channels in cases
-    ]
-    print_table(rows)
-    bf16 = next((r for r in rows if r["method"] == "pix2pix-1ch-bf16"), None)
-    if bf16 is not None:
-        best = min(bf16["ms"], bf16["jit_ms"])
-        print(
-            f"\npix2pix-1ch mixed bfloat16: {best:.0f} ms = {best / PYTORCH_PIX2PIX_MS:.2f} x "
-            f"the PyTorch reference ({PYTORCH_PIX2PIX_MS:.0f} ms, float32)"
-        )
-    command = "python benchmarks/train_step.py" + (" --quick" if args.quick else "")
-    if not args.quick:
-        plot(rows, RESULTS / f"{NAME}.png")
-        print(write_results(NAME, command, rows))
+    if args.smoke:
+        warmup, repeats, width, peak_size = 1, 2, WIDTH // 8, 512
+    if args.peak:
+        print(json.dumps(measure_peaks(args.peak_size, repeats=10)))
+        return 0
+    if args.row:
+        kind, channels, precision = args.row.split(":")
+        rows = measure(kind, int(channels), precision, width, warmup, repeats, args.pytorch)
+        print(json.dumps(rows))
+        return 0
+
+    pytorch = not args.no_pytorch and importlib.util.find_spec("torch") is not None
+    if not pytorch:
+        print("no PyTorch rows (torch is not importable or --no-pytorch)", file=sys.stderr)
+    common = ["--width", str(width), "--warmup", str(warmup), "--repeats", str(repeats)]
+    load_before = round(os.getloadavg()[0], 2)
+    rows = run_in_subprocess(["--peak", "--peak-size", str(peak_size)])
+    for precision in PRECISIONS:
+        for kind, channels in cases:
+            reference = ["--pytorch"] if pytorch and (kind, channels) in PYTORCH_CASES else []
+            case = f"{kind}:{channels}:{precision}"
+            rows += run_in_subprocess(["--row", case, *common, *reference])
+    # Other processes' load: PyTorch's OpenMP threads slow down many-fold when the cores are
+    # oversubscribed (TensorFlow's thread pool much less), so a loaded run favours TensorFlow.
+    load = {
+        "method": "load-average-1min",
+        "before": load_before,
+        "after": round(os.getloadavg()[0], 2),
+    }
+    rows = finish_rows([*rows, load])
+    for group in ("pytorch-", "peak-", "load-"):
+        print_table([r for r in rows if r["method"].startswith(group)])
+        print()
+    print_table([r for r in rows if "jit_ms" in r])
+    print()
+    print("\n".join(summary(rows)))
+    folder = args.results or (None if args.quick or args.smoke else RESULTS)
+    if folder is not None:
+        command = " ".join(["python benchmarks/train_step.py", *(argv or sys.argv[1:])])
+        plot([r for r in rows if "jit_ratio" in r], Path(folder) / f"{NAME}.png")
+        print(write_results(NAME, command, rows, folder=Path(folder)))
     return 0
 
 
