@@ -13,7 +13,8 @@ whatever the moment the kill hit:
 2. a command that exited before the kill exited 0 with a complete output;
 3. the same command run again finishes (exit 0; or, if the killed run had
    already finished, a one-line refusal to redo it) with the same result as
-   the uninterrupted run, and leaves no temporary files of the killed run.
+   the uninterrupted run, and leaves no temporary files of the killed run
+   (nor TFDS temporary folders in its ``TMPDIR``).
 """
 
 from __future__ import annotations
@@ -103,3 +104,13 @@ def test_kill_9_then_the_same_command_gives_the_uninterrupted_result(
     with explained(f"{where}: the rerun's output"):
         judge.assert_same(out, reference.output)
     assert leftovers(out.parent) == [], f"{where}: the rerun left temporary files"
+    stray = sorted(path.name for path in (tmp_path / "tmp-rerun").glob("tmp*tfds*"))
+    assert stray == [], f"{where}: the rerun left TFDS folders in its TMPDIR: {stray}"
+
+
+@pytest.mark.parametrize("command", list(JUDGES))
+def test_an_uninterrupted_command_leaves_nothing_in_tmpdir(command, request):
+    reference = request.getfixturevalue(f"{command}_reference")
+    tmp_dir = reference.output.parent.parent / "tmp"  # the TMPDIR of the reference run
+    stray = sorted(path.name for path in tmp_dir.glob("tmp*tfds*"))
+    assert stray == [], f"kerastrans {command} left TFDS folders in TMPDIR: {stray}"
