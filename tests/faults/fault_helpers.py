@@ -331,13 +331,18 @@ def looks_like_conversion(folder: Path) -> bool:
 
 
 def converted_files(folder: Path) -> dict[str, np.ndarray]:
-    """``{relative path: values}`` of a converted folder (DICOM in HU after the rescale)."""
+    """``{relative path: values}`` of a converted folder (DICOM in HU after the rescale).
+
+    The manifest (``kerastrans-convert.json``) is not an output; `marked_incomplete` reads it.
+    """
     import pydicom
     from pydicom.pixels import apply_modality_lut
 
     files = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
+        if relative == "kerastrans-convert.json":
+            continue
         if path.suffix == ".npy":
             files[relative] = np.load(path)
         else:
@@ -347,7 +352,8 @@ def converted_files(folder: Path) -> dict[str, np.ndarray]:
 
 
 def assert_same_conversion(folder: Path, reference: Path) -> None:
-    """The same files with the same pixel values as the reference conversion."""
+    """The same files with the same pixel values as the reference conversion, and complete."""
+    assert not marked_incomplete(folder), f"{folder}: still marked incomplete"
     got, want = converted_files(folder), converted_files(reference)
     missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
     assert not missing and not extra, (

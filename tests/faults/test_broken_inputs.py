@@ -326,7 +326,9 @@ def test_convert_reports_each_broken_dicom_file_on_its_own_line(export_reference
     assert len(lines) == len(broken), context
     out = tmp_path / "out"
     written = sorted(path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file())
-    assert written == ["good.dcm"], f"outputs of unreadable files: {written}"
+    assert written == ["good.dcm", "kerastrans-convert.json"], f"outputs of unreadable: {written}"
+    manifest = json.loads((out / "kerastrans-convert.json").read_text(encoding="utf-8"))
+    assert (manifest["complete"], manifest["failed"]) == (True, len(broken))  # all were tried
 
 
 def test_fit_falls_back_when_the_newest_checkpoint_is_truncated(fit_reference, tmp_path):
