@@ -59,4 +59,5 @@ def load_translator(
                 f"(export the run with --direction {direction})",
             )
         return translator
-    return load_run(path)  # raises DataError for a folder that is not a run.translator(direction)
+    # load_run raises DataError for a folder that is not a run.
+    return load_run(path).translator(direction)
