@@ -4,6 +4,17 @@ A file is written to a temporary sibling and renamed over the target with
 `os.replace`, which is atomic on POSIX and Windows when both paths are on the
 same filesystem. A killed process therefore never leaves a half-written image,
 checkpoint or dataset behind that later loads as if it were complete.
+
+The content is flushed to disk (``fsync``) before the rename, and the folder
+holding the new name after it (on POSIX; Windows cannot flush a folder), so
+that after a power cut the target is the old or the new result, never an
+empty or partial file under the new name.
+
+Results get the permissions `open` and `mkdir` would give: ``0o666`` (files)
+or ``0o777`` (folders) without the bits of the process umask. The umask is
+read once, when this module is imported, never set: changing it (even to set
+it back) while another thread creates files, as convert's writer thread does,
+would give that thread's files the wrong permissions.
 """
 
 from __future__ import annotations
@@ -62,7 +73,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp.chmod(_default_mode(0o666))  # mkstemp makes 0600; a result should follow the umask
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -112,13 +125,16 @@ def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Itera
     tmp.chmod(_default_mode(0o777))  # mkdtemp makes 0700; a result should follow the umask
     try:
         yield tmp
+        _fsync_tree(tmp)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.replaced-", dir=path.parent))
             os.replace(path, old / path.name)
             os.replace(tmp, path)
+            _fsync_folder(path.parent)
             shutil.rmtree(old)
         else:
             os.replace(tmp, path)
+            _fsync_folder(path.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -210,8 +226,57 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _fsync(path: Path) -> None:
+    """Flush the content of file ``path`` to disk."""
+    # Windows flushes only descriptors open for writing; POSIX any descriptor.
+    fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(path: Path) -> None:
+    """Flush folder ``path`` (its list of names) to disk, where the OS allows it.
+
+    Windows cannot open a folder to flush it; some file systems (network
+    shares) refuse to flush one: the names then reach the disk when the OS
+    decides, as they would without this call.
+    """
+    if os.name == "nt":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file and folder under ``folder`` (and ``folder`` itself) to disk."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if not os.path.islink(file := Path(root, name)):  # a link's target is not ours
+                _fsync(file)
+        _fsync_folder(Path(root))
+
+
+def _read_umask() -> int:
+    """The process umask, read without changing it where the OS tells it (Linux >= 4.7)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    umask = os.umask(0)  # elsewhere: set it and back, once, at import
+    os.umask(umask)
+    return umask
+
+
+#: The process umask when this module was imported.
+_UMASK = _read_umask()
+
+
 def _default_mode(base: int) -> int:
     """Return ``base`` masked by the process umask (what `open`/`mkdir` would give)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return base & ~umask
+    return base & ~_UMASK

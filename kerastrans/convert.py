@@ -57,14 +57,10 @@ from kerastrans.io import (
 )
 from kerastrans.io.dicom import DICOM_SUFFIXES, is_dicom_file, read_dataset
 from kerastrans.io.series import order_dicom_files
+from kerastrans.loading import load_translator
 from kerastrans.stacking import stack_slices
 from kerastrans.tiling import auto_tiled
-from kerastrans.translate import (
-    ImageTranslator,
-    load_translator,
-    shape_mismatch,
-    translate_in_batches,
-)
+from kerastrans.translate import ImageTranslator, shape_mismatch, translate_in_batches
 
 __all__ = ["FORMATS", "ConversionSummary", "convert"]
 

@@ -453,9 +453,9 @@ def _fbp_baseline(
     dataset_dir: Path, split: str, summary: Any, frequency_scaling: float | None, impl: str | None
 ) -> tuple[Callable[[list[_Example]], list[np.ndarray]], str]:
     """FBP of the sinogram inputs, in the targets' units."""
+    from kerastrans.data.geometry import geometry_from_dataset
     from kerastrans.data.records import read_metadata
     from kerastrans.tomo.baseline import tune_fbp
-    from kerastrans.tomo.geometry import geometry_from_dataset
     from kerastrans.tomo.operators import apply_batch, fbp
 
     geometry = geometry_from_dataset(dataset_dir)

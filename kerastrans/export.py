@@ -21,7 +21,7 @@ written atomically (complete or absent) and never replaced unless
 the size multiple, the direction (``AtoB`` or ``BtoA``) and where the model
 came from (TF Serving ignores it).
 
-A SavedModel holds one direction: `kerastrans.translate.load_translator`
+A SavedModel holds one direction: `kerastrans.loading.load_translator`
 refuses to use it for the other. Given a model folder, the highest version
 is used unless one is asked for (`find_saved_model`).
 """

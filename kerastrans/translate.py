@@ -7,7 +7,7 @@ TensorFlow ops in one graph:
 
 1. window the input to [-1, 1] (`kerastrans.data.window.window`, clipped);
 2. pad height and width at the bottom/right to the network's size multiple
-   with -1, the window's low end (`kerastrans.data.pipeline.pad_to_multiple`);
+   with -1, the window's low end (`kerastrans.data.padding.pad_to_multiple`);
 3. run the generator in inference mode (dropout off, normalisation statistics
    frozen) and cast its output to float32 (mixed-precision networks compute
    in 16 bits);
@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import keras
@@ -39,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerastrans.config import Window
-from kerastrans.data.pipeline import crop_to_size, pad_to_multiple
+from kerastrans.data.padding import crop_to_size, pad_to_multiple
 from kerastrans.data.window import unwindow, window
 
 __all__ = [
@@ -47,7 +45,6 @@ __all__ = [
     "ImageTranslator",
     "Translator",
     "check_images",
-    "load_translator",
     "shape_mismatch",
     "translate_in_batches",
 ]
@@ -315,50 +312,6 @@ def _translate_group(
     outputs = np.asarray(translator(batch), dtype=np.float32)
     for (key, _), output in zip(group, outputs, strict=True):
         yield key, output
-
-
-def load_translator(
-    model: str | os.PathLike, direction: str = "AtoB", *, version: int | None = None
-) -> ImageTranslator:
-    """Load a model for translation: an exported SavedModel or a run directory.
-
-    Args:
-        model: A folder written by `kerastrans.export.export_translator` (a
-            version folder holding ``saved_model.pb``, or the model folder
-            above numbered versions), or a run directory of ``kerastrans fit``.
-        direction: ``"AtoB"`` or ``"BtoA"`` (CycleGAN runs, or a SavedModel
-            exported with that direction).
-        version: The version folder of a model folder; by default the highest.
-
-    Returns:
-        A callable from physical units to physical units.
-
-    Raises:
-        ValueError: If ``direction`` is not one of `DIRECTIONS`, or is
-            ``"BtoA"`` for a run that has one generator.
-        DataError: If ``model`` is neither a SavedModel nor a run directory,
-            has no version ``version``, or is a SavedModel of the other
-            direction.
-    """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    from kerastrans.errors import file_error
-    from kerastrans.export import find_saved_model, load_exported
-
-    path = Path(model)
-    saved_model = find_saved_model(path, version)
-    if saved_model is not None:
-        translator = load_exported(saved_model)
-        if translator.direction != direction:
-            raise file_error(
-                saved_model,
-                f"holds the {translator.direction} direction only, not {direction} "
-                f"(export the run with --direction {direction})",
-            )
-        return translator
-    from kerastrans.runs import load_run  # raises DataError for a folder that is not a run
-
-    return load_run(path).translator(direction)
 
 
 def _spatial_shape(shape: Sequence[int | None], what: str) -> tuple[int | None, int | None, int]:

@@ -5,14 +5,8 @@ import numpy as np
 import pytest
 
 from kerastrans.config import Window
-from kerastrans.errors import DataError
 from kerastrans.nets import Generator
-from kerastrans.translate import (
-    Translator,
-    load_translator,
-    shape_mismatch,
-    translate_in_batches,
-)
+from kerastrans.translate import Translator, shape_mismatch, translate_in_batches
 
 CT = Window.from_center_width(40, 400)  # [-160, 240] HU
 
@@ -119,16 +113,6 @@ def test_translate_in_batches_batches_equal_shapes_only():
     assert {key: float(value.max()) for key, value in out.items()} == {"a": 2, "b": 2, "c": 6}
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         list(translate_in_batches(double, items, batch_size=0))
-
-
-def test_load_translator_rejects_an_unknown_direction(tmp_path):
-    with pytest.raises(ValueError, match=r"direction must be one of \('AtoB', 'BtoA'\), got 'AB'"):
-        load_translator(tmp_path, "AB")
-
-
-def test_load_translator_of_a_folder_that_is_neither_export_nor_run(tmp_path):
-    with pytest.raises(DataError, match="not a run directory of kerastrans fit"):
-        load_translator(tmp_path)
 
 
 def test_translated_ct_keeps_bone_above_1000_hu_with_the_default_windows(tmp_path):

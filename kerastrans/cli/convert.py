@@ -154,8 +154,8 @@ def tiled_model(args: argparse.Namespace, model):
         if args.overlap is not None:
             args.parser.error("--overlap needs --tile")
         return model
+    from kerastrans.loading import load_translator
     from kerastrans.tiling import DEFAULT_OVERLAP, TiledTranslator
-    from kerastrans.translate import load_translator
 
     if not callable(model):
         model = load_translator(model, args.direction, version=args.version)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the report."""
     from kerastrans.atomic import writable_directory
     from kerastrans.evaluate import evaluate
-    from kerastrans.translate import load_translator
+    from kerastrans.loading import load_translator
 
     scaling = args.fbp_frequency_scaling
     if scaling is not None and not 0 < scaling <= 1:

@@ -17,7 +17,7 @@ in HU. Phantom values count relative to water (1 = water): attenuation is
 source's units; sinograms are line integrals of attenuation (1/mm x mm).
 
 The geometry is stored in the dataset metadata:
-``kerastrans.tomo.geometry_from_dataset(DIR)`` rebuilds it.
+``kerastrans.data.geometry.geometry_from_dataset(DIR)`` rebuilds it.
 """
 
 from __future__ import annotations

@@ -4,23 +4,27 @@
   datasets of float32 slices in physical units (`kerastrans.data.records`);
 - `make_dataset`: batches windowed to [-1, 1], augmented, 2.5D, padded
   (`kerastrans.data.pipeline`);
-- `window`, `unwindow`: physical units <-> [-1, 1] as TensorFlow ops;
+- `window`, `unwindow`: physical units <-> [-1, 1] as TensorFlow ops
+  (``window``); `pad_to_multiple`, `crop_to_size`: sizes a network takes
+  (``padding``);
+- `geometry_from_dataset`: the scan geometry of a simulated dataset (``geometry``);
 - `kerastrans.data.recipes`: the project's reproducible datasets.
+
+Importing this package (or its ``window`` and ``padding`` modules, which
+`kerastrans.translate` and exported models use) imports neither
+tensorflow_datasets nor ODL: the names below are loaded from their submodule
+on first use.
 """
 
-from kerastrans.data.pipeline import crop_to_size, make_dataset, pad_to_multiple
-from kerastrans.data.records import (
-    DatasetSummary,
-    load_builder,
-    read_metadata,
-    read_summary,
-    write_dataset,
-)
-from kerastrans.data.window import unwindow, window
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "DatasetSummary",
     "crop_to_size",
+    "geometry_from_dataset",
     "load_builder",
     "make_dataset",
     "pad_to_multiple",
@@ -30,3 +34,27 @@ __all__ = [
     "window",
     "write_dataset",
 ]
+
+_SUBMODULE = {
+    "DatasetSummary": "records",
+    "crop_to_size": "padding",
+    "geometry_from_dataset": "geometry",
+    "load_builder": "records",
+    "make_dataset": "pipeline",
+    "pad_to_multiple": "padding",
+    "read_metadata": "records",
+    "read_summary": "records",
+    "unwindow": "window",
+    "window": "window",
+    "write_dataset": "records",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SUBMODULE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_SUBMODULE[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -20,8 +20,8 @@ A paired dataset gives ``(input, target)``; an unpaired one gives
 with independent shuffles (in training, one epoch has ``max(len(A), len(B))``
 examples, the smaller domain is cycled; in evaluation, pairs follow the stored
 order until the smaller domain ends). With ``with_info=True`` a third
-element holds ids and sizes before padding (use `crop_to_size` to undo the
-padding).
+element holds ids and sizes before padding (use
+`kerastrans.data.padding.crop_to_size` to undo the padding).
 
 Randomness is stateless: every example gets its own seed from a seeded
 ``tf.data.Dataset.random`` stream (new values each epoch), so a pipeline with
@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING
 import tensorflow as tf
 
 from kerastrans.config import DataConfig, Window
-from kerastrans.data.augment import FILL_VALUE, augment
+from kerastrans.data.augment import augment
+from kerastrans.data.padding import pad_to_multiple
 from kerastrans.data.records import IMAGE_KEYS, load_builder, read_summary
 from kerastrans.data.stack import stack_neighbours
 from kerastrans.data.summary import DatasetSummary, SplitSummary
@@ -48,7 +49,7 @@ from kerastrans.errors import file_error
 if TYPE_CHECKING:
     import tensorflow_datasets as tfds
 
-__all__ = ["crop_to_size", "make_dataset", "pad_to_multiple"]
+__all__ = ["make_dataset"]
 
 AUTOTUNE = tf.data.AUTOTUNE
 #: Salts that make the random streams of the two domains and of workers independent.
@@ -133,39 +134,6 @@ def make_dataset(
     )
     dataset = dataset.batch(batch_size, drop_remainder=training).prefetch(AUTOTUNE)
     return dataset.with_options(_options(config.seed is not None or not training, input_context))
-
-
-def pad_to_multiple(
-    image: tf.Tensor, multiple: int, *, value: float = FILL_VALUE
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Pad ``H x W x C`` (or ``B x H x W x C``) at the bottom/right to multiples of ``multiple``.
-
-    Args:
-        image: The image(s), already in the [-1, 1] scale.
-        multiple: Height and width become multiples of this.
-        value: Value of the added pixels (default -1, the window's low end).
-
-    Returns:
-        ``(padded, size)``: the padded image and the int32 ``[height, width]``
-        before padding, for `crop_to_size`.
-    """
-    if multiple < 1:
-        raise ValueError(f"multiple must be >= 1, got {multiple}")
-    size = tf.shape(image)[-3:-1]
-    extra = (-size) % multiple
-    paddings = tf.concat(
-        [
-            tf.zeros([tf.rank(image) - 3, 2], tf.int32),
-            tf.stack([[0, extra[0]], [0, extra[1]], [0, 0]]),
-        ],
-        0,
-    )
-    return tf.pad(image, paddings, constant_values=value), size
-
-
-def crop_to_size(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
-    """Undo `pad_to_multiple`: keep the top-left ``size = [height, width]`` pixels."""
-    return image[..., : size[0], : size[1], :]
 
 
 # ----------------------------------------------------------------------------------------------

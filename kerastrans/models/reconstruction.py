@@ -36,7 +36,7 @@ class ReconstructionModel(Pix2Pix):
 
     Args:
         geometry: The scan geometry (`GeometrySpec` or its dict), e.g. from
-            `kerastrans.tomo.geometry_from_dataset`.
+            `kerastrans.data.geometry.geometry_from_dataset`.
         sinogram_window: `Window` (or dict) of the sinograms.
         image_window: `Window` (or dict) of the images.
         network: Options of the generator network (see the subclasses).

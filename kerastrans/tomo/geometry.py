@@ -16,14 +16,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import os
 from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
     "BEAMS",
     "GeometrySpec",
-    "geometry_from_dataset",
     "geometry_from_metadata",
     "import_odl",
 ]
@@ -271,21 +269,6 @@ def geometry_from_metadata(metadata: Mapping[str, Any]) -> GeometrySpec:
             "was the dataset written by 'kerastrans simulate'?"
         )
     return GeometrySpec.from_dict(metadata[METADATA_KEY])
-
-
-def geometry_from_dataset(dataset_dir: str | os.PathLike) -> GeometrySpec:
-    """Rebuild the geometry stored with the dataset at ``dataset_dir``.
-
-    Raises:
-        kerastrans.errors.DataError: If the dataset holds no geometry.
-    """
-    from kerastrans.data.records import read_metadata
-    from kerastrans.errors import file_error
-
-    try:
-        return geometry_from_metadata(read_metadata(dataset_dir))
-    except ValueError as error:
-        raise file_error(dataset_dir, str(error)) from error
 
 
 def import_odl():

@@ -27,11 +27,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from kerastrans.config import RECONSTRUCTION_KINDS, Config, Window
+from kerastrans.data.geometry import geometry_from_dataset
 from kerastrans.data.records import load_builder, read_metadata, read_summary
 from kerastrans.data.summary import DatasetSummary, ImageStats
 from kerastrans.errors import file_error
 from kerastrans.precision import AUTO, resolve_precision
-from kerastrans.tomo.geometry import geometry_from_dataset
 
 __all__ = [
     "CT_RANGE",

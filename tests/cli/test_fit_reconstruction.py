@@ -5,9 +5,9 @@ import pytest
 
 from kerastrans.cli.main import main
 from kerastrans.config import load_config
+from kerastrans.data.geometry import geometry_from_dataset
 from kerastrans.export import load_exported
 from kerastrans.runs import load_run
-from kerastrans.tomo.geometry import geometry_from_dataset
 
 #: Small unrolled networks and U-Nets, so that runs take seconds.
 TINY = ["model.iterations=2", "model.unrolled_channels=4", "model.primal_memory=2",

@@ -8,12 +8,13 @@ import tensorflow_datasets as tfds
 from pydicom.data import get_testdata_file
 
 from kerastrans.cli.main import main
+from kerastrans.data.geometry import geometry_from_dataset
 from kerastrans.data.records import load_builder, read_metadata
 from kerastrans.errors import DataError
 from kerastrans.io import read_image
 from kerastrans.metrics import psnr
 from kerastrans.tomo.ellipses import EllipsesProtocol
-from kerastrans.tomo.geometry import GeometrySpec, geometry_from_dataset
+from kerastrans.tomo.geometry import GeometrySpec
 from kerastrans.tomo.operators import fbp_reconstruct
 
 

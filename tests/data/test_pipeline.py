@@ -6,7 +6,8 @@ import tensorflow as tf
 from data_helpers import noise_image
 
 from kerastrans.config import AugmentConfig, DataConfig, Window
-from kerastrans.data.pipeline import crop_to_size, make_dataset, pad_to_multiple
+from kerastrans.data.padding import crop_to_size
+from kerastrans.data.pipeline import make_dataset
 from kerastrans.data.window import unwindow, window
 from kerastrans.errors import DataError
 
@@ -174,16 +175,6 @@ def test_neighbour_stack_orders_channels_by_position_within_a_series(series):
 def test_neighbour_stack_refuses_series_stored_out_of_order(series):
     with pytest.raises(DataError, match="split 'backwards' does not store the slices"):
         make_dataset(series, "backwards", DataConfig(neighbours=1), training=False)
-
-
-def test_pad_to_multiple_records_the_size_and_crops_back_exactly():
-    image = tf.constant(noise_image(0, (13, 17, 2), scale=0.5))
-    padded, size = pad_to_multiple(image, 8)
-    assert padded.shape == (16, 24, 2) and size.numpy().tolist() == [13, 17]
-    np.testing.assert_array_equal(padded.numpy()[13:], -1.0)
-    np.testing.assert_array_equal(crop_to_size(padded, size).numpy(), image.numpy())
-    batch, _ = pad_to_multiple(tf.stack([image, image]), 16)
-    assert batch.shape == (2, 16, 32, 2)
 
 
 def test_pipeline_pads_to_multiple_and_reports_sizes(same_pairs):
