@@ -156,7 +156,6 @@ def _construct(config: Config, generator: dict, discriminator: dict, shared: dic
             **shared,
         )
     else:
-        windows = (config.data.input_window, config.data.target_window)
         network = CycleGAN(
             model.input_shape,
             model.output_shape[2],
@@ -169,8 +168,8 @@ def _construct(config: Config, generator: dict, discriminator: dict, shared: dic
             air_weight=losses.air,
             air_threshold=losses.air_threshold,
             gradient_weight=losses.gradient,
-            window_a=(windows[0].low, windows[0].high),
-            window_b=(windows[1].low, windows[1].high),
+            window_a=config.data.input_window,
+            window_b=config.data.target_window,
             **shared,
         )
     return network
@@ -219,10 +218,11 @@ def _fbp_init(config: Config) -> dict[str, Any] | None:
             "model.fbp_init needs model.geometry (kerastrans fit reads it from the dataset's "
             "metadata), got None"
         )
+    sinogram_window, image_window = config.data.input_window, config.data.target_window
     return {
         "geometry": model.geometry,
-        "sinogram_window": dataclasses.asdict(config.data.input_window),
-        "image_window": dataclasses.asdict(config.data.target_window),
+        "sinogram_window": sinogram_window,
+        "image_window": image_window,
         "filter_type": model.fbp_filter,
     }
 
