@@ -183,8 +183,14 @@ class DataConfig:
         validation: Folder of the dataset whose ``eval_split`` validates
             training; `None`: ``dataset`` (``kerastrans fit`` records the
             folder it used, or `None` when there was no such split).
-        input_window: Window of the input domain (domain A), physical units.
-        target_window: Window of the target domain (domain B), physical units.
+        input_window: Window of the input domain (domain A), physical units;
+            `None`: chosen from the dataset
+            (`kerastrans.training.resolve.default_windows`) by
+            `kerastrans.training.resolve.resolve_config`, which ``kerastrans
+            fit`` and `kerastrans.training.fit` call, so a run's config.yaml
+            records the window it trained with.
+        target_window: Window of the target domain (domain B), physical
+            units; `None` as for ``input_window``.
         augment: Random augmentation in training.
         batch_size: Global batch size (split across replicas).
         crop: ``(height, width)`` of the random training patch, in input
@@ -205,8 +211,8 @@ class DataConfig:
     train_split: str = "train"
     eval_split: str = "test"
     validation: str | None = None
-    input_window: Window = Window()
-    target_window: Window = Window()
+    input_window: Window | None = None
+    target_window: Window | None = None
     augment: AugmentConfig = AugmentConfig()
     batch_size: int = 1
     crop: tuple[int, int] | None = None
@@ -228,6 +234,20 @@ class DataConfig:
         _check(self.shuffle_buffer >= 1, f"shuffle_buffer must be >= 1, got {self.shuffle_buffer}")
         if self.seed is not None:
             _check(0 <= self.seed < 2**31, f"seed must be in [0, 2**31), got {self.seed}")
+
+    def windows(self) -> tuple[Window, Window]:
+        """``(input_window, target_window)``, refused while either is left to the dataset.
+
+        Raises:
+            ValueError: If a window is `None` (not yet resolved).
+        """
+        for name in ("input_window", "target_window"):
+            _check(
+                getattr(self, name) is not None,
+                f"data.{name} is None (chosen from the dataset): resolve the config first "
+                "(kerastrans.training.resolve_config) or give the window",
+            )
+        return self.input_window, self.target_window
 
 
 #: Models `ModelConfig.kind` can name.

@@ -83,7 +83,9 @@ def build_model(config: Config, *, total_steps: int | None = None) -> keras.Mode
         A compiled `kerastrans.models.Pix2Pix`, `CycleGAN` or `Automap`.
 
     Raises:
-        ValueError: If the shapes are missing, or the model rejects an option.
+        ValueError: If the shapes are missing, a window the model needs is
+            `None` (CycleGAN, reconstruction, AUTOMAP with ``fbp_init``), or
+            the model rejects an option.
     """
     model, losses, training = config.model, config.losses, config.training
     if model.input_shape is None or model.output_shape is None:
@@ -168,8 +170,8 @@ def _construct(config: Config, generator: dict, discriminator: dict, shared: dic
             air_weight=losses.air,
             air_threshold=losses.air_threshold,
             gradient_weight=losses.gradient,
-            window_a=config.data.input_window,
-            window_b=config.data.target_window,
+            window_a=config.data.windows()[0],
+            window_b=config.data.windows()[1],
             **shared,
         )
     return network
@@ -199,8 +201,7 @@ def _reconstruction(config: Config, generator: dict, discriminator: dict, shared
     kinds = {"lpd": LearnedPrimalDual, "lgd": LearnedGradientDescent, "fbp-unet": FBPUNetModel}
     return kinds[model.kind](
         model.geometry,
-        config.data.input_window,
-        config.data.target_window,
+        *config.data.windows(),
         network,
         discriminator=discriminator,
         **paired,
@@ -218,7 +219,7 @@ def _fbp_init(config: Config) -> dict[str, Any] | None:
             "model.fbp_init needs model.geometry (kerastrans fit reads it from the dataset's "
             "metadata), got None"
         )
-    sinogram_window, image_window = config.data.input_window, config.data.target_window
+    sinogram_window, image_window = config.data.windows()
     return {
         "geometry": model.geometry,
         "sinogram_window": sinogram_window,

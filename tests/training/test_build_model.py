@@ -55,6 +55,9 @@ def test_cyclegan_gets_both_windows_and_its_losses():
         ),
         {"data.input_window": {"base": -160, "range": 400}},
     )
+    with pytest.raises(ValueError, match=r"data.target_window is None \(chosen from the dataset"):
+        build_model(config)
+    config = with_overrides(config, {"data.target_window": {"base": -1024, "range": 4095}})
     model = build_model(config).get_config()
     assert model["window_a"] == {"base": -160.0, "range": 400.0}
     assert model["window_b"] == {"base": -1024.0, "range": 4095.0}
