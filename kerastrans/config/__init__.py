@@ -13,7 +13,7 @@ training) only declare their fields.
 >>> from_dict(Config, to_dict(config)) == config
 True
 >>> with_overrides(config, ["data.input_window.base=-160"]).data.input_window
-Window(base=-160.0, range=2000.0)
+Window(base=-160.0, range=4095.0)
 """
 
 from kerastrans.config._convert import from_dict, to_dict
