@@ -35,10 +35,13 @@ GOAL_FACTOR = 10.0
 
 def configs():
     """The two pipelines timed: plain reading, and reading with every augmentation."""
-    from kerastrans.config import AugmentConfig, DataConfig
+    from kerastrans.config import AugmentConfig, DataConfig, Window
 
-    plain = DataConfig(batch_size=1, seed=0)
+    ct = Window()  # the CT range -1024..3071 HU
+    plain = DataConfig(input_window=ct, target_window=ct, batch_size=1, seed=0)
     augmented = DataConfig(
+        input_window=ct,
+        target_window=ct,
         batch_size=1,
         seed=0,
         crop=(224, 224),

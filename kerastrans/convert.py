@@ -256,9 +256,8 @@ class _Conversion:
         self.series_uids: dict[str, str] = {}
         self.claimed: dict[Path, Path] = {}
         window = getattr(translator, "output_window", None)
-        #: DICOM (WindowCenter, WindowWidth) of the model's output window.
-        self.output_window = None if window is None else (window.low + window.range / 2,
-                                                          window.range)  # fmt: skip
+        #: The model's output `Window` (written as the outputs' DICOM display window).
+        self.output_window = window
         #: Whether outputs keep their source's display window: a model between two domains
         #: of one window (CT -> CT) keeps the units, so the source's reading window still fits
         #: (the full-range CT window, -1024..3071 HU, would show soft tissue flat grey).

@@ -113,7 +113,27 @@ def test_file_round_trip(tmp_path, suffix):
 def test_missing_keys_take_defaults():
     config = from_dict(Config, {"data": {"batch_size": 2}})
     assert config.data.batch_size == 2
-    assert config.data.input_window == Window(-1024, 4095)  # the CT range -1024..3071 HU
+    assert config.data.input_window is None  # chosen from the dataset by resolve_config
+
+
+def test_window_conversions_are_views_of_one_window():
+    window = Window.from_bounds(-160, 240)
+    assert window == Window(-160, 400) == Window.from_center_width(40, 400)
+    assert (window.center, window.width) == (40.0, 400.0)
+    assert Window.from_value({"base": -160, "range": 400}) == window
+    assert Window.from_value(window) is window
+    with pytest.raises(ValueError, match=r"window needs low < high, got \(40, -160\)"):
+        Window.from_bounds(40, -160)
+    with pytest.raises(TypeError, match=r"window_b must be a Window or .*, got \(-160, 240\)"):
+        Window.from_value((-160, 240), "window_b")
+
+
+def test_an_override_inside_an_unset_window_starts_from_the_window_defaults():
+    config = with_overrides(Config(), ["data.input_window.base=-160"])
+    assert config.data.input_window == Window(-160, 4095)
+    assert config.data.target_window is None
+    with pytest.raises(ValueError, match=r"data.target_window is None \(chosen from the data"):
+        config.data.windows()
 
 
 def test_unknown_key_is_rejected_with_its_name(tmp_path):

@@ -10,8 +10,6 @@ from kerastrans.cli._types import positive_float, positive_int
 
 __all__ = ["PRECISIONS", "SCHEDULES", "STRATEGIES", "add_parser", "build_config"]
 
-#: The window fields of the data section.
-_WINDOWS = ("input_window", "target_window")
 #: Choices of --precision, --strategy and --schedule (as kerastrans.precision.AUTO and PRECISIONS,
 #: kerastrans.training.STRATEGIES and ScheduleConfig.kind; listed here so that --help
 #: needs no TensorFlow).
@@ -139,12 +137,13 @@ def add_parser(subparsers) -> None:
 def build_config(args: argparse.Namespace) -> Any:
     """The run's `Config` from the config file, the flags and the overrides.
 
+    Windows left out stay `None`: `kerastrans.training.fit` resolves them from
+    the dataset, as it does for a config given to it directly.
+
     Raises:
         ValueError, TypeError: For a bad file, value or key (the message names it).
-        DataError: If the dataset cannot be read (for its default windows).
     """
     from kerastrans.config import Config, from_dict, read_config_file, with_overrides
-    from kerastrans.training import default_windows
 
     data = read_config_file(args.config) if args.config is not None else {}
     flags = {
@@ -168,14 +167,7 @@ def build_config(args: argparse.Namespace) -> Any:
         if value is not None:
             _set(data, key, value)
     overrides = [*args.overrides, *args.more_overrides]
-    config = with_overrides(from_dict(Config, data), overrides)
-    keys = [override.partition("=")[0].strip().split(".") for override in overrides]
-    given = {*data.get("data", {}), *(key[1] for key in keys if key[0] == "data" and len(key) > 1)}
-    missing = [key for key in _WINDOWS if key not in given]
-    if missing and config.data.dataset is not None:
-        defaults = dict(zip(_WINDOWS, default_windows(config.data.dataset), strict=True))
-        config = with_overrides(config, {f"data.{key}": _window(defaults[key]) for key in missing})
-    return config
+    return with_overrides(from_dict(Config, data), overrides)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -237,8 +229,8 @@ def _set(data: dict, key: str, value: Any) -> None:
 
 
 def _window(value) -> dict[str, float] | None:
-    """``{"base", "range"}`` of a ``(base, range)`` pair or a `Window` (`None` stays `None`)."""
+    """``{"base", "range"}`` of a ``--window BASE RANGE`` pair (`None` stays `None`)."""
     if value is None:
         return None
-    base, width = (value.base, value.range) if hasattr(value, "base") else value
+    base, width = value
     return {"base": float(base), "range": float(width)}

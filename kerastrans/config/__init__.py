@@ -26,6 +26,8 @@ from kerastrans.config.files import (
     with_overrides,
 )
 from kerastrans.config.model import (
+    LOSS_ARGUMENTS,
+    MODEL_ARGUMENTS,
     MODEL_KINDS,
     MODEL_PRESETS,
     RECONSTRUCTION_KINDS,
@@ -35,12 +37,20 @@ from kerastrans.config.model import (
     LossesConfig,
     ModelConfig,
 )
-from kerastrans.config.training import Config, ScheduleConfig, TrainingConfig
+from kerastrans.config.training import (
+    TRAINING_ARGUMENTS,
+    Config,
+    ScheduleConfig,
+    TrainingConfig,
+)
 
 __all__ = [
+    "LOSS_ARGUMENTS",
+    "MODEL_ARGUMENTS",
     "MODEL_KINDS",
     "MODEL_PRESETS",
     "RECONSTRUCTION_KINDS",
+    "TRAINING_ARGUMENTS",
     "WEIGHTS",
     "AugmentConfig",
     "Config",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from kerastrans.config._convert import _check, _coerce_fields
 
@@ -25,10 +26,19 @@ class Window:
         range: Width of the window in the same units; must be > 0; default
             4095.
 
+    A window is this one type everywhere (config, models, losses, DICOM
+    output); the other conventions are views of it: ``(low, high)``
+    (`from_bounds`, `low`, `high`) and DICOM's ``(center, width)``
+    (`from_center_width`, `center`, `width`). A model's ``get_config`` stores
+    it as the dict ``{"base", "range"}`` (`dataclasses.asdict`), which
+    `from_value` reads back.
+
     >>> Window(base=-1000, range=2000).high
     1000.0
     >>> Window.from_center_width(40, 400)
     Window(base=-160.0, range=400.0)
+    >>> Window.from_bounds(-160, 240).center
+    40.0
     """
 
     base: float = -1024.0
@@ -52,6 +62,16 @@ class Window:
         """The value mapped to +1 (``base + range``)."""
         return self.base + self.range
 
+    @property
+    def center(self) -> float:
+        """The value mapped to 0: DICOM's WindowCenter."""
+        return self.base + self.range / 2
+
+    @property
+    def width(self) -> float:
+        """``high - low`` (``range``): DICOM's WindowWidth."""
+        return self.range
+
     @classmethod
     def from_center_width(cls, center: float, width: float) -> Window:
         """Build a window from the DICOM convention (WindowCenter, WindowWidth).
@@ -59,6 +79,35 @@ class Window:
         DICOM windows are display windows; for CT they are too narrow to train on.
         """
         return cls(base=float(center) - float(width) / 2, range=float(width))
+
+    @classmethod
+    def from_bounds(cls, low: float, high: float) -> Window:
+        """Build a window from ``(low, high)``: ``low -> -1``, ``high -> +1``.
+
+        Raises:
+            ValueError: Unless ``low < high``.
+        """
+        low, high = float(low), float(high)
+        _check(low < high, f"window needs low < high, got ({low:g}, {high:g})")
+        return cls(base=low, range=high - low)
+
+    @classmethod
+    def from_value(cls, value: Window | Mapping[str, Any], name: str = "window") -> Window:
+        """A `Window`, or one from its dict ``{"base", "range"}`` (as a ``get_config`` stores it).
+
+        Args:
+            value: The window or its dict.
+            name: The argument's name, for the error message.
+
+        Raises:
+            TypeError: For any other value (a bare pair is refused: it could be
+                ``(low, high)``, ``(base, range)`` or ``(center, width)``).
+        """
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping) and set(value) == {"base", "range"}:
+            return cls(**value)
+        raise TypeError(f'{name} must be a Window or {{"base": ..., "range": ...}}, got {value!r}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,8 +183,14 @@ class DataConfig:
         validation: Folder of the dataset whose ``eval_split`` validates
             training; `None`: ``dataset`` (``kerastrans fit`` records the
             folder it used, or `None` when there was no such split).
-        input_window: Window of the input domain (domain A), physical units.
-        target_window: Window of the target domain (domain B), physical units.
+        input_window: Window of the input domain (domain A), physical units;
+            `None`: chosen from the dataset
+            (`kerastrans.training.resolve.default_windows`) by
+            `kerastrans.training.resolve.resolve_config`, which ``kerastrans
+            fit`` and `kerastrans.training.fit` call, so a run's config.yaml
+            records the window it trained with.
+        target_window: Window of the target domain (domain B), physical
+            units; `None` as for ``input_window``.
         augment: Random augmentation in training.
         batch_size: Global batch size (split across replicas).
         crop: ``(height, width)`` of the random training patch, in input
@@ -156,8 +211,8 @@ class DataConfig:
     train_split: str = "train"
     eval_split: str = "test"
     validation: str | None = None
-    input_window: Window = Window()
-    target_window: Window = Window()
+    input_window: Window | None = None
+    target_window: Window | None = None
     augment: AugmentConfig = AugmentConfig()
     batch_size: int = 1
     crop: tuple[int, int] | None = None
@@ -179,6 +234,20 @@ class DataConfig:
         _check(self.shuffle_buffer >= 1, f"shuffle_buffer must be >= 1, got {self.shuffle_buffer}")
         if self.seed is not None:
             _check(0 <= self.seed < 2**31, f"seed must be in [0, 2**31), got {self.seed}")
+
+    def windows(self) -> tuple[Window, Window]:
+        """``(input_window, target_window)``, refused while either is left to the dataset.
+
+        Raises:
+            ValueError: If a window is `None` (not yet resolved).
+        """
+        for name in ("input_window", "target_window"):
+            _check(
+                getattr(self, name) is not None,
+                f"data.{name} is None (chosen from the dataset): resolve the config first "
+                "(kerastrans.training.resolve_config) or give the window",
+            )
+        return self.input_window, self.target_window
 
 
 #: Models `ModelConfig.kind` can name.

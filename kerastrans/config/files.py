@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -84,7 +87,9 @@ def with_overrides(config: T, overrides: Iterable[str] | Mapping[str, Any]) -> T
     """Return ``config`` with dotted-key overrides applied, e.g. ``"data.batch_size=8"``.
 
     Values given as strings are parsed as YAML scalars/lists (``8``, ``0.5``,
-    ``null``, ``[128, 128]``, ``true``), then validated like a loaded file.
+    ``null``, ``[128, 128]``, ``true``), then validated like a loaded file. A
+    key inside a section left unset (`None`, e.g. ``data.input_window.base``)
+    starts that section from its defaults.
 
     Raises:
         ValueError: For a malformed override, an unknown key or a bad value.
@@ -98,10 +103,13 @@ def with_overrides(config: T, overrides: Iterable[str] | Mapping[str, Any]) -> T
             value = yaml.safe_load(value) if value.strip() else value
             if isinstance(value, str) and _EXPONENT.fullmatch(value):
                 value = float(value)  # YAML 1.1 reads "2e-4" (no dot) as a string
-        node = data
+        node, section = data, type(config)
         *parents, leaf = key.split(".")
         for i, part in enumerate(parents):
             child = node.get(part) if isinstance(node, dict) else None
+            section = _section_type(section, part)
+            if child is None and part in node and section is not None:
+                child = node[part] = to_dict(section())
             if not isinstance(child, dict):
                 raise ValueError(
                     f"override {key!r}: {'.'.join(parents[: i + 1])!r} is not a config section"
@@ -114,6 +122,20 @@ def with_overrides(config: T, overrides: Iterable[str] | Mapping[str, Any]) -> T
             )
         node[leaf] = value
     return from_dict(type(config), data)
+
+
+def _section_type(cls: Any, name: str) -> type | None:
+    """The config dataclass of field ``name`` of the dataclass ``cls`` (`None`: not a section)."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    hint = typing.get_type_hints(cls).get(name)
+    options = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType)
+        else (hint,)
+    )
+    sections = [option for option in options if dataclasses.is_dataclass(option)]
+    return sections[0] if len(sections) == 1 else None
 
 
 #: Numbers in exponent notation that YAML 1.1 leaves as strings ("1e5", "2e-4").

@@ -154,6 +154,22 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+#: The model argument each plain field of `ModelConfig` feeds, and the kinds that take it
+#: (`None`: every kind), as `LOSS_ARGUMENTS`. The other fields shape the networks
+#: (``kind``, shapes, ``generator``, ``discriminator``, geometry, the unrolled networks'
+#: options), which `kerastrans.training.build` assembles.
+MODEL_ARGUMENTS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "conditional": ("conditional", ("pix2pix",)),
+    "shared_encoder": ("shared_encoder", ("cyclegan",)),
+    "pool_size": ("pool_size", None),
+    "fc_layers": ("fc_layers", ("automap",)),
+    "fc_activation": ("fc_activation", ("automap",)),
+    "memory_limit": ("memory_limit", ("automap",)),
+    "precision": ("dtype", None),
+    "seed": ("seed", None),
+}
+
+
 def _preset(value: Any, defaults: Mapping[str, Any]) -> Any:
     """``value`` over ``defaults`` when it is `None` or a plain mapping (not yet a dataclass)."""
     if value is None or isinstance(value, Mapping):
@@ -257,21 +273,45 @@ class ModelConfig:
             _check(0 <= self.seed < 2**31, f"model.seed must be in [0, 2**31), got {self.seed}")
 
 
-#: Losses each model computes; a non-zero weight for another model is an error.
-_LOSS_MODELS = {
-    "l1": ("pix2pix", "automap", *RECONSTRUCTION_KINDS),
-    "l2": ("pix2pix", "automap", *RECONSTRUCTION_KINDS),
-    "focal": ("pix2pix", "automap"), "dice": ("pix2pix", "automap"),
-    "cycle": ("cyclegan",), "identity": ("cyclegan",), "air": ("cyclegan",),
-    "gradient": ("cyclegan",), "latent_adversarial": ("cyclegan",),
-}  # fmt: skip
+#: Kinds trained on pairs, with pixel losses against the target.
+_PAIRED = ("pix2pix", "automap", *RECONSTRUCTION_KINDS)
+#: Kinds whose targets may be class probabilities (focal and dice losses).
+_CLASSES = ("pix2pix", "automap")
 
+#: One name per setting: the model argument each field of `LossesConfig` feeds, and the
+#: model kinds that take it (`None`: every kind). `kerastrans.training.build` passes the
+#: fields through this table (the three ``perceptual_*`` fields make up one ``perceptual``
+#: dict); a non-zero weight (an argument ``*_weight``) for a kind that does not take it is
+#: refused. A new loss is its function, its term in the model, its field and its row here.
+LOSS_ARGUMENTS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "adversarial_loss": ("adversarial", None),
+    "adversarial": ("adversarial_weight", None),
+    "l1": ("l1_weight", _PAIRED),
+    "l2": ("l2_weight", _PAIRED),
+    "focal": ("focal_weight", _CLASSES),
+    "dice": ("dice_weight", _CLASSES),
+    "tv": ("tv_weight", None),
+    "perceptual": ("perceptual_weight", None),
+    "latent": ("latent_weight", None),
+    "cycle": ("cycle_weight", ("cyclegan",)),
+    "identity": ("identity_weight", ("cyclegan",)),
+    "air": ("air_weight", ("cyclegan",)),
+    "gradient": ("gradient_weight", ("cyclegan",)),
+    "latent_adversarial": ("latent_adversarial_weight", ("cyclegan",)),
+    "gradient_penalty": ("gradient_penalty_weight", None),
+    "focal_gamma": ("focal_gamma", _PAIRED),
+    "class_weights": ("class_weights", _PAIRED),
+    "air_threshold": ("air_threshold", ("cyclegan",)),
+    "label_jitter": ("label_jitter", None),
+    "perceptual_weights": ("perceptual", None),
+    "perceptual_layer": ("perceptual", None),
+    "perceptual_network": ("perceptual", None),
+}
 
-#: The loss weights of `LossesConfig`.
-WEIGHTS = (
-    "adversarial", "l1", "l2", "focal", "dice", "tv", "perceptual", "latent", "cycle",
-    "identity", "air", "gradient", "latent_adversarial", "gradient_penalty",
-)  # fmt: skip
+#: The loss weights of `LossesConfig` (the fields that feed a ``*_weight`` argument).
+WEIGHTS = tuple(
+    name for name, (argument, _) in LOSS_ARGUMENTS.items() if argument.endswith("_weight")
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,8 +379,10 @@ class LossesConfig:
 
     def check_model(self, kind: str) -> None:
         """Raise `ValueError` for a non-zero weight of a loss that ``kind`` does not compute."""
-        for name, kinds in _LOSS_MODELS.items():
-            value = getattr(self, name)
+        for name in WEIGHTS:
+            kinds, value = LOSS_ARGUMENTS[name][1], getattr(self, name)
+            if kinds is None:
+                continue
             _check(
                 not value or kind in kinds,
                 f"losses.{name} applies to {' and '.join(kinds)}, got {name}={value} for "

@@ -58,6 +58,15 @@ class ScheduleConfig:
                f"{self.restart_decay}")  # fmt: skip
 
 
+#: The model argument each field of `TrainingConfig` that the model takes feeds (every kind
+#: takes them), as `kerastrans.config.LOSS_ARGUMENTS`; the other fields drive the optimizers
+#: and the training loop.
+TRAINING_ARGUMENTS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "warmup_steps": ("warmup_steps", None),
+    "d_update_every": ("d_update_every", None),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """How long and how the model is trained, and what a run directory records.

@@ -73,7 +73,9 @@ def make_dataset(
         dataset_dir: Folder of a dataset written by `kerastrans.data.records`.
         split: Split to read, e.g. ``"train"``; for an unpaired dataset the
             domains ``<split>A`` and ``<split>B``.
-        config: Windows, augmentation, crop, padding, 2.5D, seed, shuffle.
+        config: Windows (both given: `None` windows are refused, see
+            `kerastrans.config.DataConfig.windows`), augmentation, crop,
+            padding, 2.5D, seed, shuffle.
         training: Shuffle, augment and crop, and drop the last partial batch.
             Otherwise examples come in stored order, whole and unchanged.
         global_batch_size: Batch size over all replicas; defaults to
@@ -91,16 +93,17 @@ def make_dataset(
     Raises:
         DataError: If the dataset or split is missing, or a 2.5D stack is asked
             of a split whose series are not stored in order.
-        ValueError: If images of several sizes would be batched together.
+        ValueError: If images of several sizes would be batched together, or
+            a window is `None`.
     """
     summary = read_summary(dataset_dir)
     builder = load_builder(dataset_dir)
     batch_size = global_batch_size or config.batch_size
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-    windows = {"input": config.input_window, "target": config.target_window}
     if summary.kind == "paired":
         _check_split(summary, split, config, batch_size, training)
+        windows = _windows(config)
         dataset = _domain(
             builder, summary, split, IMAGE_KEYS["paired"], windows, config, training, input_context
         )
@@ -113,6 +116,7 @@ def make_dataset(
         domains = {"input": f"{split}A", "target": f"{split}B"}
         for name in domains.values():
             _check_split(summary, name, config, batch_size, training)
+        windows = _windows(config)
         a, b = (
             _domain(
                 builder, summary, domains[role], (role,), windows, config, training, input_context
@@ -134,6 +138,11 @@ def make_dataset(
     )
     dataset = dataset.batch(batch_size, drop_remainder=training).prefetch(AUTOTUNE)
     return dataset.with_options(_options(config.seed is not None or not training, input_context))
+
+
+def _windows(config: DataConfig) -> dict[str, Window]:
+    """The windows of the input and target images (refused while left to the dataset)."""
+    return dict(zip(("input", "target"), config.windows(), strict=True))
 
 
 # ----------------------------------------------------------------------------------------------

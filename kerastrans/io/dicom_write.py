@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from collections.abc import Sequence
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -29,6 +28,7 @@ from pydicom.valuerep import format_number_as_ds
 
 from kerastrans import __version__
 from kerastrans.atomic import atomic_path
+from kerastrans.config import Window
 from kerastrans.io.dicom import frame_geometry_tags, functional_attribute, read_dataset
 
 __all__ = ["write_derived_dicom"]
@@ -89,8 +89,8 @@ def write_derived_dicom(
     series_description: str = "kerastrans",
     frame: int | None = None,
     rescale_slope: float | None = None,
-    window: tuple[float, float] | None = None,
-    default_window: tuple[float, float] | None = None,
+    window: Window | None = None,
+    default_window: Window | None = None,
     instance_number: int | None = None,
     series_number: int | None = None,
 ) -> None:
@@ -121,21 +121,22 @@ def write_derived_dicom(
             classic one (CT/MR Image Storage, else Secondary Capture).
         rescale_slope: Value step of one stored unit; the precision of the
             stored values (max error ``rescale_slope / 2``).
-        window: ``(center, width)`` of the display window in physical units;
-            by default the source's window is kept.
-        default_window: ``(center, width)`` for a source without a display
-            window of its own, when ``window`` is `None`.
+        window: The display window (`Window`, physical units), written as
+            WindowCenter/WindowWidth; by default the source's window is kept.
+        default_window: The display window of a source without one of its
+            own, when ``window`` is `None`.
         instance_number: InstanceNumber; by default the source's.
         series_number: SeriesNumber; by default the source's.
 
     Raises:
         ValueError: For pixels that are not one finite image, an invalid UID,
-            ``frame`` or ``window``, or a ``rescale_slope`` that is not > 0.
+            or ``frame``, or a ``rescale_slope`` that is not > 0.
+        TypeError: For a window that is not a `Window`.
         DataError: If ``source`` is a file that cannot be read as DICOM.
     """
     values = _one_image(pixels)
-    window = None if window is None else _checked_window(window)
-    default_window = None if default_window is None else _checked_window(default_window)
+    window = _center_width(window, "window")
+    default_window = _center_width(default_window, "default_window")
     if not UID(series_uid).is_valid:
         raise ValueError(f"series_uid must be a valid DICOM UID, got {series_uid!r}")
     if rescale_slope is not None and not rescale_slope > 0:
@@ -153,7 +154,7 @@ def write_derived_dicom(
     if window is None and "WindowCenter" not in dataset:
         window = default_window
     if window is not None:
-        dataset.WindowCenter, dataset.WindowWidth = map(format_number_as_ds, window)
+        dataset.WindowCenter, dataset.WindowWidth = window
         for keyword in ("WindowCenterWidthExplanation", "VOILUTSequence", "VOILUTFunction"):
             dataset.pop(keyword, None)
     with atomic_path(path) as tmp:
@@ -302,12 +303,12 @@ def _as_single_frame(dataset: Dataset, frame: int | None) -> float | None:
     return slope
 
 
-def _checked_window(window: Sequence[float]) -> tuple[float, float]:
-    """``window`` as ``(center, width)`` floats, or a `ValueError`."""
-    center, width = (float(v) for v in window)
-    if not width > 0:
-        raise ValueError(f"window needs width > 0, got (center, width) = ({center}, {width})")
-    return center, width
+def _center_width(window: Window | None, name: str) -> tuple[str, str] | None:
+    """DICOM's (WindowCenter, WindowWidth) of a `Window`: the one place of that convention."""
+    if window is None:
+        return None
+    window = Window.from_value(window, name)
+    return format_number_as_ds(window.center), format_number_as_ds(window.width)
 
 
 def _values(value: object) -> list:

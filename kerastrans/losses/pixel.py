@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from keras import ops
 
+from kerastrans.config import Window
+
 __all__ = [
     "air_loss",
     "dice_loss",
@@ -150,28 +152,27 @@ def gradient_loss(x, y, method: str = "diff", norm: str = "l1"):
     )
 
 
-def hu_to_unit(hu: float, window: Sequence[float]) -> float:
+def hu_to_unit(hu: float, window: Window) -> float:
     """Map a value in physical units (HU) into [-1, 1] the way the window does.
 
-    The data pipeline maps ``low -> -1`` and ``high -> +1`` linearly.
+    The data pipeline maps ``window.low -> -1`` and ``window.high -> +1``
+    linearly (`kerastrans.data.window`).
 
-    >>> hu_to_unit(-1000.0, (-1000.0, 1000.0))
+    >>> hu_to_unit(-1000.0, Window.from_bounds(-1000.0, 1000.0))
     -1.0
     """
-    low, high = (float(v) for v in window)
-    if not low < high:
-        raise ValueError(f"window needs low < high, got ({low:g}, {high:g})")
+    low, high = window.low, window.high
     return 2.0 * (float(hu) - low) / (high - low) - 1.0
 
 
-def window_rescale(x, from_window: Sequence[float], to_window: Sequence[float]):
+def window_rescale(x, from_window: Window, to_window: Window):
     """Re-express images windowed with ``from_window`` in the units of ``to_window``.
 
-    Both windows are ``(low, high)`` in physical units; the map is linear, so
-    values outside [-1, 1] stay meaningful.
+    The map is linear, so values outside [-1, 1] stay meaningful.
     """
-    scale = (hu_to_unit(from_window[1], to_window) - hu_to_unit(from_window[0], to_window)) / 2
-    offset = hu_to_unit(from_window[0], to_window) + scale
+    low, high = hu_to_unit(from_window.low, to_window), hu_to_unit(from_window.high, to_window)
+    scale = (high - low) / 2
+    offset = low + scale
     if scale == 1.0 and offset == 0.0:
         return x
     return ops.cast(x, "float32") * scale + offset

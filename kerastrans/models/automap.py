@@ -21,6 +21,7 @@ from types import MappingProxyType
 import keras
 import numpy as np
 
+from kerastrans.config import Window
 from kerastrans.models.pix2pix import Pix2Pix
 
 __all__ = [
@@ -144,7 +145,8 @@ class Automap(Pix2Pix):
             ``/proc/meminfo``.
         fbp_init: Start the domain transform at FBP: a dict with
             ``geometry`` (`GeometrySpec` dict of the sinograms),
-            ``sinogram_window`` and ``image_window`` (``{"base", "range"}``)
+            ``sinogram_window`` and ``image_window`` (`Window`s or their
+            dicts ``{"base", "range"}``, stored as dicts)
             and optionally ``filter_type`` (``"Hann"``). The first FC layer
             then starts as the geometry's dense FBP matrix between the
             windowed domains (`kerastrans.tomo.tf_operators.dense_fbp_matrix`),
@@ -204,7 +206,7 @@ class Automap(Pix2Pix):
         self.fc_activation = fc_activation
         self.refinement = dict(refinement or {})
         self.memory_limit = memory_limit
-        self.fbp_init = None if fbp_init is None else dict(fbp_init)
+        self.fbp_init = None if fbp_init is None else _fbp_options(fbp_init)
         if self.fbp_init is not None and fc_activation != "none":
             raise ValueError(
                 "fbp_init needs fc_activation='none' (a linear domain transform is FBP), "
@@ -234,7 +236,6 @@ class Automap(Pix2Pix):
 
     def _start_from_fbp(self, input_shape: tuple, image_shape: tuple) -> None:
         """Set the FC layers to the windowed FBP (first) and the identity (others)."""
-        from kerastrans.config import Window
         from kerastrans.tomo.geometry import GeometrySpec
         from kerastrans.tomo.tf_operators import dense_fbp_matrix
 
@@ -246,7 +247,7 @@ class Automap(Pix2Pix):
                 f"fbp_init: the geometry needs input_shape {want[0]} and image_shape {want[1]}, "
                 f"got {input_shape} and {image_shape}"
             )
-        sinograms, images = (Window(**options[key]) for key in ("sinogram_window", "image_window"))
+        sinograms, images = (Window.from_value(options[key]) for key in _FBP_WINDOWS)
         matrix = dense_fbp_matrix(geometry, options.get("filter_type", "Hann"))
         # Windowed in: s = h_in (x + 1) + b_in; windowed out: (D s - b_out) / h_out - 1.
         half_in, half_out = sinograms.range / 2, images.range / 2
@@ -274,3 +275,15 @@ class Automap(Pix2Pix):
             }
         )
         return config
+
+
+#: The windows of AUTOMAP's ``fbp_init`` option.
+_FBP_WINDOWS = ("sinogram_window", "image_window")
+
+
+def _fbp_options(fbp_init: Mapping) -> dict:
+    """``fbp_init`` with its windows checked and stored as dicts (serialisable)."""
+    options = dict(fbp_init)
+    for key in (key for key in _FBP_WINDOWS if key in options):
+        options[key] = dataclasses.asdict(Window.from_value(options[key], f"fbp_init {key}"))
+    return options

@@ -14,6 +14,7 @@ images in [-1, 1]; they need not correspond.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
@@ -21,6 +22,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerastrans.config import Window
 from kerastrans.losses import (
     air_loss,
     discriminator_adversarial_loss,
@@ -82,7 +84,8 @@ class CycleGAN(TranslationGAN):
         latent_weight: Weight of the L2 regularisation of the latent codes.
         air_weight: Weight of the air-preservation loss (needs the next three).
         air_threshold: Air threshold in HU (e.g. -900).
-        window_a: ``(low, high)`` HU window that mapped domain A to [-1, 1].
+        window_a: `Window` (or its dict ``{"base", "range"}``) that mapped
+            domain A to [-1, 1], in physical units (HU).
         window_b: The same for domain B.
         gradient_weight: Weight of the L1 distance between image gradients of
             each image and its translation.
@@ -107,8 +110,8 @@ class CycleGAN(TranslationGAN):
         latent_weight: float = 0.0,
         air_weight: float = 0.0,
         air_threshold: float | None = None,
-        window_a: Sequence[float] | None = None,
-        window_b: Sequence[float] | None = None,
+        window_a: Window | Mapping[str, float] | None = None,
+        window_b: Window | Mapping[str, float] | None = None,
         gradient_weight: float = 0.0,
         tv_weight: float = 0.0,
         pool_size: int = 50,
@@ -134,11 +137,12 @@ class CycleGAN(TranslationGAN):
                 "adversarial_latent": latent_adversarial_weight,
             }
         )
-        self._check_options(shape_a, shape_b, air_threshold, window_a, window_b)
-        self.air_threshold = air_threshold
         self.windows = tuple(
-            None if w is None else tuple(map(float, w)) for w in (window_a, window_b)
+            None if window is None else Window.from_value(window, name)
+            for name, window in (("window_a", window_a), ("window_b", window_b))
         )
+        self._check_options(shape_a, shape_b, air_threshold, *self.windows)
+        self.air_threshold = air_threshold
 
         policy = self.dtype_policy.name
         self.generator_options = {**CYCLEGAN_GENERATOR, **(generator or {})}
@@ -214,13 +218,10 @@ class CycleGAN(TranslationGAN):
             raise ValueError("latent_adversarial_weight > 0 needs shared_encoder=True")
         if self.loss_weights["air"] and None in (air_threshold, window_a, window_b):
             raise ValueError(
-                "air_weight > 0 needs air_threshold (HU), window_a and window_b ((low, high) "
-                f"HU), got air_threshold={air_threshold}, window_a={window_a}, "
+                "air_weight > 0 needs air_threshold (HU), window_a and window_b (Windows "
+                f"in HU), got air_threshold={air_threshold}, window_a={window_a}, "
                 f"window_b={window_b}"
             )
-        for window in (window_a, window_b):
-            if window is not None:
-                hu_to_unit(0.0, window)  # checks low < high
 
     def _generators(self) -> list:
         return [self.generator_g, self.generator_f]
@@ -360,11 +361,24 @@ class CycleGAN(TranslationGAN):
                 "latent_weight": weights["latent"],
                 "air_weight": weights["air"],
                 "air_threshold": self.air_threshold,
-                "window_a": self.windows[0],
-                "window_b": self.windows[1],
+                "window_a": _window_dict(self.windows[0]),
+                "window_b": _window_dict(self.windows[1]),
                 "gradient_weight": weights["gradient"],
                 "tv_weight": weights["tv"],
                 "pool_size": self.pool_size,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """Rebuild from `get_config` (also windows saved as ``(low, high)`` lists before)."""
+        config = dict(config)
+        for name in ("window_a", "window_b"):
+            if isinstance(config.get(name), list | tuple):
+                config[name] = Window.from_bounds(*config[name])
+        return cls(**config)
+
+
+def _window_dict(window: Window | None) -> dict[str, float] | None:
+    return None if window is None else dataclasses.asdict(window)

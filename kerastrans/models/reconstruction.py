@@ -74,9 +74,9 @@ class ReconstructionModel(Pix2Pix):
         if isinstance(geometry, Mapping):
             geometry = GeometrySpec.from_dict(geometry)
         self.geometry = geometry
-        self.windows = tuple(
-            window if isinstance(window, Window) else Window(**window)
-            for window in (sinogram_window, image_window)
+        self.windows = (
+            Window.from_value(sinogram_window, "sinogram_window"),
+            Window.from_value(image_window, "image_window"),
         )
         self.network_options = dict(network or {})
         super().__init__(

@@ -16,12 +16,16 @@ so a checkpoint's weights can be loaded into it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import keras
 
 from kerastrans.config import (
+    LOSS_ARGUMENTS,
+    MODEL_ARGUMENTS,
     RECONSTRUCTION_KINDS,
+    TRAINING_ARGUMENTS,
     Config,
     DiscriminatorConfig,
     GeneratorConfig,
@@ -29,7 +33,13 @@ from kerastrans.config import (
 from kerastrans.precision import resolve_precision
 from kerastrans.training.schedules import make_schedule
 
-__all__ = ["build_model", "discriminator_options", "generator_options", "make_optimizers"]
+__all__ = [
+    "build_model",
+    "discriminator_options",
+    "generator_options",
+    "make_optimizers",
+    "model_arguments",
+]
 
 
 def generator_options(config: GeneratorConfig) -> dict[str, Any]:
@@ -83,41 +93,20 @@ def build_model(config: Config, *, total_steps: int | None = None) -> keras.Mode
         A compiled `kerastrans.models.Pix2Pix`, `CycleGAN` or `Automap`.
 
     Raises:
-        ValueError: If the shapes are missing, or the model rejects an option.
+        ValueError: If the shapes are missing, a window the model needs is
+            `None` (CycleGAN, reconstruction, AUTOMAP with ``fbp_init``), or
+            the model rejects an option.
     """
-    model, losses, training = config.model, config.losses, config.training
+    model, training = config.model, config.training
     if model.input_shape is None or model.output_shape is None:
         raise ValueError(
             "model.input_shape and model.output_shape must be set to build a model "
             f"(kerastrans fit fills them from the dataset), got {model.input_shape} and "
             f"{model.output_shape}"
         )
-    shared = {
-        "adversarial": losses.adversarial_loss,
-        "adversarial_weight": losses.adversarial,
-        "gradient_penalty_weight": losses.gradient_penalty,
-        "label_jitter": losses.label_jitter,
-        "warmup_steps": training.warmup_steps,
-        "d_update_every": training.d_update_every,
-        "perceptual_weight": losses.perceptual,
-        "perceptual": _perceptual(config),
-        "latent_weight": losses.latent,
-        "tv_weight": losses.tv,
-        "pool_size": model.pool_size,
-        "seed": model.seed,
-        "dtype": resolve_precision(model.precision),
-    }
-    paired = {
-        "l1_weight": losses.l1,
-        "l2_weight": losses.l2,
-        "focal_weight": losses.focal,
-        "focal_gamma": losses.focal_gamma,
-        "dice_weight": losses.dice,
-        "class_weights": losses.class_weights,
-    }
     generator = generator_options(model.generator)
     discriminator = discriminator_options(model.discriminator)
-    network = _construct(config, generator, discriminator, shared, paired)
+    network = _construct(config, generator, discriminator, model_arguments(config))
     if total_steps is None:
         total_steps = training.epochs * (training.steps_per_epoch or 1)
     g_optimizer, d_optimizer = make_optimizers(config, total_steps)
@@ -125,58 +114,71 @@ def build_model(config: Config, *, total_steps: int | None = None) -> keras.Mode
     return network
 
 
-def _construct(config: Config, generator: dict, discriminator: dict, shared: dict, paired: dict):
+def model_arguments(config: Config) -> dict[str, Any]:
+    """The model's keyword arguments that come from settings, through one table per section.
+
+    Each field of `LossesConfig` (`LOSS_ARGUMENTS`), the plain fields of
+    `ModelConfig` (`MODEL_ARGUMENTS`) and the fields of `TrainingConfig` that
+    the model takes (`TRAINING_ARGUMENTS`) feed the argument its row names,
+    for the model kinds the row lists; ``precision`` becomes a ``dtype`` and
+    the ``perceptual_*`` fields one ``perceptual`` dict.
+
+    >>> from kerastrans.config import Config
+    >>> arguments = model_arguments(Config())
+    >>> arguments["l1_weight"], arguments["adversarial"], "cycle_weight" in arguments
+    (100.0, 'vanilla', False)
+    """
+    kind = config.model.kind
+    arguments = {}
+    for section, table in (
+        (config.losses, LOSS_ARGUMENTS),
+        (config.model, MODEL_ARGUMENTS),
+        (config.training, TRAINING_ARGUMENTS),
+    ):
+        for field, (argument, kinds) in table.items():
+            if kinds is None or kind in kinds:
+                convert = _CONVERTED.get(argument)
+                arguments[argument] = (
+                    getattr(section, field) if convert is None else convert(config)
+                )
+    return arguments
+
+
+def _construct(config: Config, generator: dict, discriminator: dict, arguments: dict):
     """The model of ``config.model.kind`` from the prepared keyword arguments."""
     from kerastrans.models import Automap, CycleGAN, Pix2Pix
 
-    model, losses = config.model, config.losses
+    model = config.model
     if model.kind == "pix2pix":
         network = Pix2Pix(
-            model.input_shape,
-            model.output_shape[2],
-            generator,
-            discriminator,
-            conditional=model.conditional,
-            **paired,
-            **shared,
+            model.input_shape, model.output_shape[2], generator, discriminator, **arguments
         )
     elif model.kind in RECONSTRUCTION_KINDS:
-        network = _reconstruction(config, generator, discriminator, shared, paired)
+        network = _reconstruction(config, generator, discriminator, arguments)
     elif model.kind == "automap":
         network = Automap(
             model.input_shape,
             model.output_shape,
-            model.fc_layers,
-            fc_activation=model.fc_activation,
             refinement=generator,
-            memory_limit=model.memory_limit,
             fbp_init=_fbp_init(config),
             discriminator=discriminator,
-            **paired,
-            **shared,
+            **arguments,
         )
     else:
-        windows = (config.data.input_window, config.data.target_window)
+        window_a, window_b = config.data.windows()
         network = CycleGAN(
             model.input_shape,
             model.output_shape[2],
             generator,
             discriminator,
-            shared_encoder=model.shared_encoder,
-            cycle_weight=losses.cycle,
-            identity_weight=losses.identity,
-            latent_adversarial_weight=losses.latent_adversarial,
-            air_weight=losses.air,
-            air_threshold=losses.air_threshold,
-            gradient_weight=losses.gradient,
-            window_a=(windows[0].low, windows[0].high),
-            window_b=(windows[1].low, windows[1].high),
-            **shared,
+            window_a=window_a,
+            window_b=window_b,
+            **arguments,
         )
     return network
 
 
-def _reconstruction(config: Config, generator: dict, discriminator: dict, shared, paired):
+def _reconstruction(config: Config, generator: dict, discriminator: dict, arguments: dict):
     """The lpd, lgd or fbp-unet model of ``config`` (geometry from ``model.geometry``)."""
     from kerastrans.models import FBPUNetModel, LearnedGradientDescent, LearnedPrimalDual
 
@@ -200,12 +202,10 @@ def _reconstruction(config: Config, generator: dict, discriminator: dict, shared
     kinds = {"lpd": LearnedPrimalDual, "lgd": LearnedGradientDescent, "fbp-unet": FBPUNetModel}
     return kinds[model.kind](
         model.geometry,
-        config.data.input_window,
-        config.data.target_window,
+        *config.data.windows(),
         network,
         discriminator=discriminator,
-        **paired,
-        **shared,
+        **arguments,
     )
 
 
@@ -219,10 +219,11 @@ def _fbp_init(config: Config) -> dict[str, Any] | None:
             "model.fbp_init needs model.geometry (kerastrans fit reads it from the dataset's "
             "metadata), got None"
         )
+    sinogram_window, image_window = config.data.windows()
     return {
         "geometry": model.geometry,
-        "sinogram_window": dataclasses.asdict(config.data.input_window),
-        "image_window": dataclasses.asdict(config.data.target_window),
+        "sinogram_window": sinogram_window,
+        "image_window": image_window,
         "filter_type": model.fbp_filter,
     }
 
@@ -235,3 +236,10 @@ def _perceptual(config: Config) -> dict[str, Any] | None:
     if losses.perceptual_layer is not None:
         options["layer"] = losses.perceptual_layer
     return options
+
+
+#: Arguments made from their fields rather than passed as they are.
+_CONVERTED: dict[str, Callable[[Config], Any]] = {
+    "dtype": lambda config: resolve_precision(config.model.precision),
+    "perceptual": _perceptual,
+}

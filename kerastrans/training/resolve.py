@@ -1,12 +1,13 @@
 """Fill in what a config leaves to the dataset, so that the run directory records it all.
 
 `resolve_config` reads the dataset's stored summary (no image is read) and
-sets the fields that depend on it: the model's input and output shapes, the
+sets the fields that depend on it: the windows left out (`default_windows`),
+the model's input and output shapes, the
 padding the generator needs, the steps of an epoch, the validation dataset,
 the precision (``"auto"`` becomes what this machine computes fastest) and
 the seeds (drawn once when not given, then kept by the run, so a resumed run
-streams the same batches). `default_windows` proposes the windows of a
-dataset when the user gives none.
+streams the same batches). ``kerastrans fit`` and `kerastrans.training.fit`
+both resolve through it, so one config gives one model either way.
 
 A domain is CT in Hounsfield units when the dataset says so: the ``units``
 of its metadata, else the DICOM Modality recorded by ``kerastrans records``
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 CT_RANGE = (-1024.0, 3071.0)
 #: Training window of CT in HU: the whole `CT_RANGE` -> [-1, 1] (nothing clipped in it).
 CT_WINDOW = Window(CT_RANGE[0], CT_RANGE[1] - CT_RANGE[0])
+#: The window fields of the data section, input (domain A) then target (domain B).
+_WINDOW_FIELDS = ("input_window", "target_window")
 #: The ``units`` sentence of datasets written by ``kerastrans records`` before units were
 #: recorded per domain: it says nothing about a given domain.
 _UNSPECIFIED_UNITS = "as read by kerastrans.io: HU for CT, stored values otherwise"
@@ -70,7 +73,8 @@ def resolve_config(
             random one).
 
     Returns:
-        The resolved config (paths made absolute).
+        The resolved config (paths made absolute, windows left out filled in
+        by `default_windows`).
 
     Raises:
         ValueError: If no dataset is given, an epoch would have no step, or
@@ -94,6 +98,8 @@ def resolve_config(
             "got an unpaired one (train it with --model cyclegan)",
         )
     stats = _domain_stats(summary, data.train_split)
+    data = _windows(data, dataset)
+    config = dataclasses.replace(config, data=data)
     _check_output_windows(config, dataset, *_units(dataset, data.train_split))
     seed = data.seed
     if seed is None and previous is not None:
@@ -144,6 +150,15 @@ def _precision(requested: str, previous: Config | None) -> str:
     if requested == AUTO and previous is not None:
         return previous.model.precision
     return resolve_precision(requested)
+
+
+def _windows(data, dataset: str):
+    """``data`` with the windows it leaves out (`None`) set to the dataset's `default_windows`."""
+    missing = [name for name in _WINDOW_FIELDS if getattr(data, name) is None]
+    if not missing:
+        return data
+    defaults = dict(zip(_WINDOW_FIELDS, default_windows(dataset), strict=True))
+    return dataclasses.replace(data, **{name: defaults[name] for name in missing})
 
 
 def validation_examples(config: Config) -> int:

@@ -14,14 +14,23 @@ from PIL import Image
 
 from kerastrans.cli.fit import PRECISIONS, SCHEDULES, STRATEGIES, build_config
 from kerastrans.cli.main import build_parser, main
-from kerastrans.config import ScheduleConfig, Window, load_config, save_config
+from kerastrans.config import (
+    Config,
+    DataConfig,
+    ScheduleConfig,
+    Window,
+    load_config,
+    save_config,
+    with_overrides,
+)
 from kerastrans.data import write_dataset
 from kerastrans.precision import AUTO
 from kerastrans.precision import PRECISIONS as LIBRARY_PRECISIONS
 from kerastrans.runs import load_run
 from kerastrans.training import STRATEGIES as LIBRARY_STRATEGIES
-from kerastrans.training import resolve_config
+from kerastrans.training import fit, resolve_config
 from kerastrans.training.checkpoints import latest_checkpoint
+from kerastrans.training.resolve import CT_WINDOW
 
 #: Small networks, so that the CLI tests train in seconds.
 TINY = ["model.generator.depth=2", "model.generator.base_channels=4",
@@ -142,3 +151,36 @@ def test_choices_match_the_library():
     assert (AUTO, *LIBRARY_PRECISIONS) == PRECISIONS
     assert STRATEGIES == LIBRARY_STRATEGIES
     assert typing.get_args(typing.get_type_hints(ScheduleConfig)["kind"]) == SCHEDULES
+
+
+@pytest.mark.parametrize("units", ["HU", "stored values"])
+def test_the_cli_and_the_library_resolve_one_config_to_the_same_run(tmp_path, units):
+    rng = np.random.default_rng(0)
+    low, high = (-1000.0, 1500.0) if units == "HU" else (0.0, 5.0)
+    pairs = [{"input": rng.uniform(low, high, (16, 16, 1)).astype(np.float32),
+              "target": rng.uniform(low, high, (16, 16, 1)).astype(np.float32), "id": str(i)}
+             for i in range(2)]  # fmt: skip
+    dataset = tmp_path / "data"
+    write_dataset(dataset, {"train": pairs}, metadata={"units": units}, progress=False)
+    # One config file, no window in it: the dataset decides.
+    config = with_overrides(
+        Config(data=DataConfig(dataset=str(dataset), seed=0)),
+        [*TINY, "model.precision=float32", "training.epochs=1", "training.steps_per_epoch=1",
+         "training.grid_images=0"],
+    )  # fmt: skip
+    save_config(config, tmp_path / "config.yaml")
+    command = ["fit", "--config", str(tmp_path / "config.yaml"), "--out", str(tmp_path / "cli"),
+               "--no-progress"]  # fmt: skip
+    assert main(command) == 0
+    fit(load_config(tmp_path / "config.yaml"), tmp_path / "library", progress=False)
+    from_cli, from_library = (
+        load_config(tmp_path / run / "config.yaml") for run in ("cli", "library")
+    )
+    assert from_cli == from_library
+    windows = (from_library.data.input_window, from_library.data.target_window)
+    if units == "HU":
+        assert windows == (CT_WINDOW, CT_WINDOW)
+    else:  # the value range of each domain's training images
+        for window, key in zip(windows, ("input", "target"), strict=True):
+            values = np.stack([pair[key] for pair in pairs])
+            assert (window.low, window.high) == pytest.approx((values.min(), values.max()))

@@ -11,7 +11,13 @@ from kerastrans.data.pipeline import make_dataset
 from kerastrans.data.window import unwindow, window
 from kerastrans.errors import DataError
 
-AUGMENTED = DataConfig(
+
+def data_config(**options) -> DataConfig:
+    """A `DataConfig` whose windows are the CT range -1024..3071 unless given."""
+    return DataConfig(**{"input_window": Window(), "target_window": Window(), **options})
+
+
+AUGMENTED = data_config(
     augment=AugmentConfig(
         flip_left_right=True, flip_up_down=True, rotation=20, scale=0.1, translation=0.1
     ),
@@ -32,7 +38,7 @@ def constant_image(value, shape=(8, 8, 1)):
 
 
 def test_evaluation_reads_stored_order_windowed(same_pairs):
-    config = DataConfig(
+    config = data_config(
         input_window=Window(-500, 1000), target_window=Window(-1000, 2000), batch_size=3
     )
     ((inputs, targets),) = batches(make_dataset(same_pairs, "test", config, training=False))
@@ -57,7 +63,7 @@ def test_augmented_training_keeps_input_and_target_aligned(same_pairs):
 def test_same_seed_gives_identical_batches_and_another_seed_differs(same_pairs):
     first = batches(make_dataset(same_pairs, "train", AUGMENTED, training=True))
     again = batches(make_dataset(same_pairs, "train", AUGMENTED, training=True))
-    other_config = DataConfig(**{**AUGMENTED.__dict__, "seed": 12})
+    other_config = data_config(**{**AUGMENTED.__dict__, "seed": 12})
     other = batches(make_dataset(same_pairs, "train", other_config, training=True))
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a[0], b[0])
@@ -71,7 +77,7 @@ def test_each_epoch_draws_new_order_and_transforms(same_pairs):
 
 
 def test_noise_is_injected_into_the_input_only(same_pairs):
-    config = DataConfig(
+    config = data_config(
         augment=AugmentConfig(noise_std=20.0),
         input_window=Window(-2000, 4000),
         target_window=Window(-2000, 4000),
@@ -101,7 +107,7 @@ def domains(tmp_path_factory):
 
 
 def test_unpaired_domains_are_windowed_and_shuffled_independently(domains):
-    config = DataConfig(input_window=Window(0, 10), target_window=Window(100, 10), seed=3)
+    config = data_config(input_window=Window(0, 10), target_window=Window(100, 10), seed=3)
     dataset = make_dataset(domains, "train", config, training=True)
     epochs = []
     for _ in range(4):
@@ -123,7 +129,7 @@ def test_unpaired_domains_are_windowed_and_shuffled_independently(domains):
 
 
 def test_unpaired_evaluation_pairs_in_stored_order(domains):
-    config = DataConfig(input_window=Window(0, 10), target_window=Window(100, 10), batch_size=4)
+    config = data_config(input_window=Window(0, 10), target_window=Window(100, 10), batch_size=4)
     dataset = make_dataset(domains, "train", config, training=False, with_info=True)
     ((_, _, info),) = batches(dataset)  # zip stops with the smaller domain
     assert list(info["input_id"]) == [b"a0", b"a1", b"a2", b"a3"]
@@ -152,7 +158,7 @@ def series(tmp_path_factory):
 
 
 def test_neighbour_stack_orders_channels_by_position_within_a_series(series):
-    config = DataConfig(
+    config = data_config(
         input_window=Window(-50, 100), target_window=Window(-50, 100), neighbours=1, batch_size=8
     )
     ((inputs, targets),) = batches(make_dataset(series, "train", config, training=False))
@@ -174,12 +180,12 @@ def test_neighbour_stack_orders_channels_by_position_within_a_series(series):
 
 def test_neighbour_stack_refuses_series_stored_out_of_order(series):
     with pytest.raises(DataError, match="split 'backwards' does not store the slices"):
-        make_dataset(series, "backwards", DataConfig(neighbours=1), training=False)
+        make_dataset(series, "backwards", data_config(neighbours=1), training=False)
 
 
 def test_pipeline_pads_to_multiple_and_reports_sizes(same_pairs):
-    config = DataConfig(pad_multiple=16, batch_size=3)
-    plain = batches(make_dataset(same_pairs, "test", DataConfig(batch_size=3), training=False))
+    config = data_config(pad_multiple=16, batch_size=3)
+    plain = batches(make_dataset(same_pairs, "test", data_config(batch_size=3), training=False))
     dataset = make_dataset(same_pairs, "test", config, training=False, with_info=True)
     assert dataset.element_spec[0].shape == (None, 32, 32, 1)
     ((inputs, _, info),) = batches(dataset)
@@ -190,7 +196,7 @@ def test_pipeline_pads_to_multiple_and_reports_sizes(same_pairs):
 
 
 def test_input_context_shards_examples_and_splits_the_batch(same_pairs):
-    config = DataConfig(batch_size=4)
+    config = data_config(batch_size=4)
     ids = []
     for worker in range(2):
         context = tf.distribute.InputContext(
@@ -220,19 +226,19 @@ def test_batching_images_of_several_sizes_is_refused(write):
         }
     )
     with pytest.raises(ValueError, match=r"cannot batch 2 images of several sizes .*8x8x1"):
-        make_dataset(path, "train", DataConfig(batch_size=2), training=False)
+        make_dataset(path, "train", data_config(batch_size=2), training=False)
     assert (
         len(
             batches(
                 make_dataset(
-                    path, "train", DataConfig(batch_size=2, pad_multiple=16), training=False
+                    path, "train", data_config(batch_size=2, pad_multiple=16), training=False
                 )
             )
         )
         == 1
     )
     with pytest.raises(DataError, match="no split 'valid'"):
-        make_dataset(path, "valid", DataConfig(), training=False)
+        make_dataset(path, "valid", data_config(), training=False)
 
 
 def test_super_resolution_pairs_are_cropped_at_corresponding_regions(write):
@@ -241,7 +247,7 @@ def test_super_resolution_pairs_are_cropped_at_corresponding_regions(write):
         return {"input": low, "target": np.repeat(np.repeat(low, 2, 0), 2, 1), "id": str(i)}
 
     path = write({"train": [pair(i) for i in range(4)]})
-    config = DataConfig(
+    config = data_config(
         input_window=Window(-1, 2),
         target_window=Window(-1, 2),
         crop=(6, 4),
@@ -254,4 +260,9 @@ def test_super_resolution_pairs_are_cropped_at_corresponding_regions(write):
     for low, high in batches(dataset):
         np.testing.assert_array_equal(high, np.repeat(np.repeat(low, 2, 1), 2, 2))
     with pytest.raises(ValueError, match="has 4 examples, fewer than one batch of 8"):
-        make_dataset(path, "train", DataConfig(batch_size=8, crop=(6, 4)), training=True)
+        make_dataset(path, "train", data_config(batch_size=8, crop=(6, 4)), training=True)
+
+
+def test_windows_left_to_the_dataset_are_refused(same_pairs):
+    with pytest.raises(ValueError, match=r"data.target_window is None \(chosen from the dataset\)"):
+        make_dataset(same_pairs, "test", DataConfig(input_window=Window()), training=False)

@@ -8,6 +8,7 @@ import pytest
 from pydicom.pixels import apply_modality_lut
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from kerastrans.config import Window
 from kerastrans.errors import DataError
 from kerastrans.io import read_image, read_slices, write_derived_dicom
 
@@ -116,7 +117,7 @@ def test_window_and_numbers_are_set(tmp_path, testdata):
         tmp_path,
         testdata("CT_small.dcm"),
         np.zeros((4, 4)),
-        window=(40, 400),
+        window=Window.from_center_width(40, 400),
         instance_number=7,
         series_number=1001,
         series_description="denoised",
@@ -131,7 +132,6 @@ def test_window_and_numbers_are_set(tmp_path, testdata):
         ({"pixels": np.zeros((4, 4, 3))}, "one image H x W or H x W x 1"),
         ({"pixels": np.full((4, 4), np.nan)}, "NaN"),
         ({"series_uid": "not a uid"}, "series_uid must be a valid DICOM UID"),
-        ({"window": (40, -400)}, "window needs width > 0"),
         ({"rescale_slope": 0}, "rescale_slope must be > 0"),
         ({"frame": 3}, r"frame must be in \[0, 1\)"),
     ],
@@ -166,3 +166,12 @@ def test_source_dataset_is_not_modified(tmp_path, testdata):
     before = source.SOPInstanceUID, source.Rows, source.PixelData
     write_derived_dicom(tmp_path / "x.dcm", np.zeros((4, 4)), source, series_uid=generate_uid())
     assert (source.SOPInstanceUID, source.Rows, source.PixelData) == before
+
+
+def test_a_bare_pair_is_not_taken_for_a_display_window(tmp_path, testdata):
+    with pytest.raises(TypeError, match=r"default_window must be a Window .*, got \(40, 400\)"):
+        write_derived_dicom(
+            tmp_path / "x.dcm", np.zeros((4, 4)), testdata("CT_small.dcm"),
+            series_uid=generate_uid(), default_window=(40, 400),
+        )  # fmt: skip
+    assert list(tmp_path.iterdir()) == []

@@ -1,12 +1,14 @@
 """Tests of the CycleGAN model."""
 
 import json
+import zipfile
 
 import keras
 import numpy as np
 import pytest
 from model_helpers import constructor_arguments
 
+from kerastrans.config import Window
 from kerastrans.models import CycleGAN
 
 GENERATOR = {"channels": (8, 16), "residual_blocks": 1}
@@ -59,8 +61,8 @@ def test_shared_encoder_with_latent_discriminator_and_the_ct_extras(pair):
         latent_weight=0.1,
         air_weight=1.0,
         air_threshold=-900,
-        window_a=(-1000, 1000),
-        window_b=(-1000, 500),
+        window_a=Window.from_bounds(-1000, 1000),
+        window_b=Window.from_bounds(-1000, 500),
         gradient_weight=1.0,
         tv_weight=0.1,
         pool_size=0,
@@ -91,15 +93,6 @@ def test_shared_encoder_with_latent_discriminator_and_the_ct_extras(pair):
             {"air_weight": 1.0, "air_threshold": -900},
             "air_weight > 0 needs air_threshold \\(HU\\), window_a and window_b",
         ),
-        (
-            {
-                "air_weight": 1.0,
-                "air_threshold": -900,
-                "window_a": (500, -500),
-                "window_b": (-1000, 1000),
-            },
-            "window needs low < high, got \\(500, -500\\)",
-        ),
         ({"pool_size": 4, "input_shape": (None, None, 1)}, "image_shape must be"),
     ],
 )
@@ -107,3 +100,35 @@ def test_inconsistent_options_are_refused_with_the_reason(options, message):
     arguments = {"input_shape": (32, 32, 1), "output_channels": 1, **options}
     with pytest.raises(ValueError, match=message):
         CycleGAN(generator=GENERATOR, discriminator=DISCRIMINATOR, **arguments)
+
+
+def test_a_bare_pair_is_not_taken_for_a_window():
+    with pytest.raises(TypeError, match=r"window_a must be a Window or .*, got \(-1000, 1000\)"):
+        CycleGAN((32, 32, 1), 1, GENERATOR, DISCRIMINATOR, window_a=(-1000, 1000))
+
+
+def test_windows_are_saved_as_dicts_and_old_low_high_lists_still_load(tmp_path):
+    model = CycleGAN(
+        (32, 32, 1), 1, GENERATOR, DISCRIMINATOR, pool_size=0, seed=0,
+        window_a=Window(-1000, 2000), window_b={"base": -1024, "range": 4095},
+    )  # fmt: skip
+    config = model.get_config()
+    assert (config["window_a"], config["window_b"]) == (
+        {"base": -1000.0, "range": 2000.0},
+        {"base": -1024.0, "range": 4095.0},
+    )
+    path = tmp_path / "old.keras"
+    model.save(path)
+    # A model saved before windows were Windows held them as (low, high) lists.
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    saved = json.loads(files["config.json"])
+    saved["config"].update(window_a=[-1000.0, 1000.0], window_b=[-1024.0, 3071.0])
+    files["config.json"] = json.dumps(saved).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    loaded = keras.models.load_model(path)
+    assert loaded.windows == (Window(-1000, 2000), Window(-1024, 4095))
+    with pytest.raises(ValueError, match=r"window needs low < high, got \(500, -500\)"):
+        CycleGAN.from_config({**config, "window_a": [500, -500]})

@@ -55,8 +55,12 @@ def test_cyclegan_gets_both_windows_and_its_losses():
         ),
         {"data.input_window": {"base": -160, "range": 400}},
     )
+    with pytest.raises(ValueError, match=r"data.target_window is None \(chosen from the dataset"):
+        build_model(config)
+    config = with_overrides(config, {"data.target_window": {"base": -1024, "range": 4095}})
     model = build_model(config).get_config()
-    assert model["window_a"] == (-160.0, 240.0) and model["window_b"] == (-1024.0, 3071.0)
+    assert model["window_a"] == {"base": -160.0, "range": 400.0}
+    assert model["window_b"] == {"base": -1024.0, "range": 4095.0}
     assert (model["cycle_weight"], model["identity_weight"], model["air_weight"]) == (
         10.0,
         5.0,
