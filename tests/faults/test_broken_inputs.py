@@ -287,7 +287,7 @@ def refusals(request, tmp_path_factory) -> dict[str, tuple[Workspace, CliResult]
     selected = [
         item.callspec.params["name"]
         for item in request.session.items
-        if item.originalname == "test_broken_input_is_refused_in_one_line"
+        if getattr(item, "originalname", None) == "test_broken_input_is_refused_in_one_line"
     ]
     with contextlib.ExitStack() as stack, ThreadPoolExecutor(2) as pool:
         built = {}
