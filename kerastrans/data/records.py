@@ -25,7 +25,6 @@ Nothing is downloaded: the TFDS builder is told never to look on GCS.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
@@ -40,9 +39,9 @@ from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
-from tensorflow_datasets.core.utils import tqdm_utils
 from tqdm.auto import tqdm
 
+from kerastrans._compat import local_adhoc_builder, tfds_progress_bars
 from kerastrans.atomic import atomic_directory, check_output_folder
 from kerastrans.data.shards import check_shards
 from kerastrans.data.summary import DatasetSummary, SplitAccumulator
@@ -205,44 +204,6 @@ def read_summary(dataset_dir: str | os.PathLike, *, reused: bool = False) -> Dat
 # Building.
 
 
-class _LocalInfo(tfds.core.DatasetInfo):
-    """Dataset info that never looks for precomputed info on GCS.
-
-    TFDS asks GCS while a new dataset is set up, and leaves an empty
-    ``tmp*tfds`` folder in the temp dir each time; a local dataset has
-    nothing there.
-    """
-
-    def initialize_from_bucket(self) -> None:
-        return
-
-
-class _SliceBuilder(tfds.dataset_builders.AdhocBuilder, skip_registration=True):
-    """A TFDS builder of slices: order kept, supervised keys, metadata, no GCS."""
-
-    def __init__(self, *, metadata: Mapping[str, Any], supervised: bool, **kwargs: Any) -> None:
-        self._metadata = metadata
-        self._supervised = supervised
-        super().__init__(**kwargs)
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return _LocalInfo(
-            builder=self,
-            description=self._description,
-            features=self._feature_spec,
-            supervised_keys=("input", "target") if self._supervised else None,
-            disable_shuffling=True,
-            metadata=tfds.core.MetadataDict(self._metadata),
-        )
-
-    # TFDS prints these two messages on stdout; library code logs instead.
-    def _log_download_bytes(self) -> None:
-        logger.info("Writing dataset %s to %s", self.name, self.data_dir)
-
-    def _log_download_done(self) -> None:
-        logger.info("Dataset %s written", self.name)
-
-
 def _build(
     folder: Path,
     name: str,
@@ -269,7 +230,7 @@ def _build(
         for split in splits
     }
     stored = {"metadata": metadata, "kerastrans": {}}
-    builder = _SliceBuilder(
+    builder = local_adhoc_builder(
         name=name,
         version=FORMAT_VERSION,
         features=_features(keys),
@@ -278,9 +239,10 @@ def _build(
         description=description or f"kerastrans {kind} slices (float32, physical units)",
         file_format="tfrecord",
         metadata=stored,
-        supervised=kind == "paired",
+        supervised_keys=("input", "target") if kind == "paired" else None,
+        log=logger,
     )
-    with _tfds_progress_bars(enabled=False):
+    with tfds_progress_bars(enabled=False):
         builder.download_and_prepare(
             download_dir=os.fspath(folder / "_downloads"),
             download_config=tfds.download.DownloadConfig(try_download_gcs=False),
@@ -464,17 +426,6 @@ def _dataset_name(out_dir: Path) -> str:
     """A TFDS dataset name (snake_case) from the dataset folder name."""
     name = re.sub(r"[^a-z0-9]+", "_", out_dir.name.lower()).strip("_") or "slices"
     return name if name[0].isalpha() else f"slices_{name}"
-
-
-@contextlib.contextmanager
-def _tfds_progress_bars(*, enabled: bool) -> Iterator[None]:
-    """Switch TFDS's own progress bars for the block (ours show the progress) and restore."""
-    previous = getattr(tqdm_utils, "_active", True)
-    tfds.display_progress_bar(enabled)
-    try:
-        yield
-    finally:
-        tfds.display_progress_bar(previous)
 
 
 def _check_dataset(dataset_dir: str | os.PathLike) -> None:
