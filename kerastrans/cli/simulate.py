@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from kerastrans.cli._simulate_sources import PHANTOMS, Source, open_source
 from kerastrans.cli._types import (
     at_least_one,
     count,
@@ -38,6 +37,7 @@ from kerastrans.cli._types import (
     positive_int,
 )
 from kerastrans.errors import DataError
+from kerastrans.simulation.sources import PHANTOMS, Source, open_source
 
 __all__ = ["add_parser"]
 

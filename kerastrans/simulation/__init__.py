@@ -1,0 +1,1 @@
+"""Simulated CT datasets: the library behind ``kerastrans simulate`` and the demo."""
