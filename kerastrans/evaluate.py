@@ -32,7 +32,6 @@ image and a mean row) and a PNG of sample images side by side.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from collections.abc import Callable
@@ -56,8 +55,6 @@ from kerastrans.tiling import auto_tiled
 from kerastrans.translate import DIRECTIONS, translate_in_batches
 
 __all__ = ["BASELINES", "COLUMNS", "SOFT_TISSUE", "EvaluationReport", "Sample", "evaluate"]
-
-logger = logging.getLogger(__name__)
 
 
 def evaluate(
