@@ -34,7 +34,6 @@ from kerastrans.errors import file_error
 __all__ = [
     "atomic_directory",
     "atomic_path",
-    "atomic_write_bytes",
     "atomic_write_text",
     "check_output_folder",
     "remove_stale_folders",
@@ -79,12 +78,6 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

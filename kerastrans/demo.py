@@ -230,22 +230,23 @@ def _real(names: Sequence[str], settings: DemoSettings, draws: int, rng) -> Iter
 
 def _phantoms(settings: DemoSettings, split: int, seed: int, rng) -> Iterator[dict]:
     """Low-dose records of random-ellipse phantoms in HU (0 -> air, 1 -> water), 1 mm pixels."""
+    from kerastrans.simulation import phantom_to_hu
     from kerastrans.tomo.phantoms import random_ellipses
 
     size = settings.image_size
     images = random_ellipses(settings.phantoms[split], seed + 100 + split, shape=(size, size))
-    named = ((f"ellipses-{split}-{i:03d}", 1000.0 * (v - 1.0)) for i, v in enumerate(images))
+    named = ((f"ellipses-{split}-{i:03d}", phantom_to_hu(v)) for i, v in enumerate(images))
     yield from _simulate(named, (size, size), (float(size), float(size)), settings, rng)
 
 
 def _simulate(images, shape, extent, settings: DemoSettings, rng) -> Iterator[dict]:
+    """Low-dose records as ``kerastrans simulate lowdose`` makes them (on a 2x finer grid)."""
+    from kerastrans.simulation import lowdose_records
     from kerastrans.tomo.geometry import GeometrySpec
-    from kerastrans.tomo.simulate import lowdose_examples
 
     geometry = GeometrySpec(tuple(shape), extent=extent, num_angles=180)
-    fine = tuple(2 * n for n in shape)
-    yield from lowdose_examples(
-        images, geometry, photons=settings.photons, random_state=rng, simulation_shape=fine
+    yield from lowdose_records(
+        images, geometry, photons=settings.photons, random_state=rng, oversample=2.0
     )
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut
 
-import kerastrans.convert
+import kerastrans.conversion
 from kerastrans.config import Window
 from kerastrans.convert import convert
 from kerastrans.errors import DataError
@@ -234,7 +234,7 @@ def test_an_interrupted_conversion_is_marked_incomplete_and_resumes(
     _, uninterrupted = converted
     assert manifest_of(uninterrupted)["complete"] is True
     out = tmp_path / "out"
-    write = kerastrans.convert._Conversion._write
+    write = kerastrans.conversion.Conversion._write
     calls = []
 
     def killed_at_the_eighth(self, *args):
@@ -243,7 +243,7 @@ def test_an_interrupted_conversion_is_marked_incomplete_and_resumes(
             raise KeyboardInterrupt
         return write(self, *args)
 
-    monkeypatch.setattr(kerastrans.convert._Conversion, "_write", killed_at_the_eighth)
+    monkeypatch.setattr(kerastrans.conversion.Conversion, "_write", killed_at_the_eighth)
     with pytest.raises(KeyboardInterrupt):
         convert(translator, source, out, batch_size=4, progress=False)
     monkeypatch.undo()

@@ -11,8 +11,9 @@ The order follows /work/shared/DESIGN.md ("each imports only the ones above
 it"), with these modules placed where their imports and their users put them:
 
 - **base**: ``kerastrans`` (the version), `errors`, `atomic` (atomic writes),
-  `hardware` (what the machine has) and `precision` (the mixed-precision
-  policy, which asks `hardware`): they depend on nothing else in the package,
+  `hardware` (what the machine has), `precision` (the mixed-precision
+  policy, which asks `hardware`) and `_compat` (the private Keras/TF/TFDS
+  APIs we use, each in one place): they depend on nothing else in the package,
   and every layer writes files, raises `DataError` or builds networks in a
   precision.
 - **metrics**: NumPy measures in physical units (PSNR, SSIM, RMSE), no Keras;
@@ -20,6 +21,9 @@ it"), with these modules placed where their imports and their users put them:
   The Keras losses keep their own layer after ``nets``.
 - **data**: above ``tomo`` (a simulated dataset stores its geometry, and
   ``data.geometry`` rebuilds it) and ``io`` (sources are read through it).
+- **simulation**: the datasets of ``kerastrans simulate`` (phantoms and real CT
+  through ODL/ASTRA into TFDS records): above ``data`` and ``tomo``, used by
+  the CLI and the demo only.
 - **inference**: `translate` (a generator between physical units), `tiling`
   and `stacking` (large images and 2.5D stacks around a translator): they use
   ``data``'s windowing and padding but no model class; training's image grids
@@ -27,8 +31,9 @@ it"), with these modules placed where their imports and their users put them:
 - **runs** (load a run directory) needs ``training`` to rebuild a model;
   **export** writes a run or a translator as a SavedModel, so it sits above
   ``runs``; **loading** (a run directory *or* a SavedModel) sits above both.
-- **apply**: `convert`, `evaluate` and `manifest` (convert's resume record)
-  use a loaded model.
+- **apply**: `convert` (with `conversion`, its reading/translating/writing
+  job), `evaluate` (with the ``evaluation`` package: examples, baselines,
+  report) and `manifest` (convert's resume record) use a loaded model.
 - **app**: `demo` and ``cli`` call everything and nothing calls them.
 
 Package ``__init__`` modules count as modules of their layer. Importing
@@ -63,6 +68,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "kerastrans.atomic",
             "kerastrans.hardware",
             "kerastrans.precision",
+            "kerastrans._compat",
         ),
     ),
     ("config", ("kerastrans.config",)),
@@ -70,6 +76,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("metrics", ("kerastrans.metrics",)),
     ("tomo", ("kerastrans.tomo",)),
     ("data", ("kerastrans.data",)),
+    ("simulation", ("kerastrans.simulation",)),
     ("nets", ("kerastrans.nets",)),
     ("losses", ("kerastrans.losses",)),
     ("models", ("kerastrans.models",)),
@@ -78,7 +85,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("runs", ("kerastrans.runs",)),
     ("export", ("kerastrans.export",)),
     ("loading", ("kerastrans.loading",)),
-    ("apply", ("kerastrans.convert", "kerastrans.evaluate", "kerastrans.manifest")),
+    (
+        "apply",
+        (
+            "kerastrans.convert",
+            "kerastrans.conversion",
+            "kerastrans.evaluate",
+            "kerastrans.evaluation",
+            "kerastrans.manifest",
+        ),
+    ),
     ("app", ("kerastrans.demo", "kerastrans.cli")),
 )
 

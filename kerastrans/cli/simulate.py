@@ -23,13 +23,8 @@ The geometry is stored in the dataset metadata:
 from __future__ import annotations
 
 import argparse
-import functools
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-
-from kerastrans.cli._simulate_sources import PHANTOMS, Source, open_source
 from kerastrans.cli._types import (
     at_least_one,
     count,
@@ -38,11 +33,20 @@ from kerastrans.cli._types import (
     positive_int,
 )
 from kerastrans.errors import DataError
+from kerastrans.simulation import (
+    NOTHING_TO_WRITE,
+    PHANTOMS,
+    SPLITS,
+    Source,
+    ellipses_simulation,
+    lowdose_simulation,
+    open_source,
+    source_geometry,
+    sparseview_simulation,
+    superres_simulation,
+)
 
 __all__ = ["add_parser"]
-
-#: Splits drawn from a phantom source, in seed order.
-_SPLITS = ("train", "validation", "test")
 
 
 # ------------------------------------------------------------------ parsers
@@ -139,7 +143,7 @@ def _task(tasks, name: str, run, help_text: str) -> argparse.ArgumentParser:
 
 
 def _add_sizes(parser: argparse.ArgumentParser, sizes: tuple[int, int, int]) -> None:
-    for split, default in zip(_SPLITS, sizes, strict=True):
+    for split, default in zip(SPLITS, sizes, strict=True):
         parser.add_argument(
             f"--{split}",
             type=count,
@@ -215,128 +219,50 @@ def _add_source(parser: argparse.ArgumentParser, num_angles: int | None, oversam
 
 # --------------------------------------------------------------------- runs
 def _run_ellipses(args: argparse.Namespace) -> int:
-    from kerastrans.tomo.ellipses import EllipsesProtocol
-
-    protocol = EllipsesProtocol()
-    splits = {
-        split: _Sized(protocol.examples(split, n, impl=args.impl, threads=args.threads), n)
-        for split in _SPLITS
-        if (n := getattr(args, split)) > 0
-    }
-    return _write(args, splits, protocol.metadata(), "dival 'ellipses' protocol")
+    sizes = {split: getattr(args, split) for split in SPLITS}
+    return _write(args, ellipses_simulation(sizes, impl=args.impl, threads=args.threads))
 
 
 def _run_sparseview(args: argparse.Namespace) -> int:
-    from kerastrans.tomo.simulate import hu_to_attenuation, sinogram_examples
-
     source = _open_source(args, hounsfield=False)
-
-    def attenuation(images: np.ndarray) -> np.ndarray:
-        if source.phantom:  # phantom values are relative to water
-            return images * np.float32(args.mu_water)
-        return hu_to_attenuation(images, args.mu_water)
-
-    make = functools.partial(
-        sinogram_examples,
-        attenuation=attenuation,
+    simulation = sparseview_simulation(
+        source,
+        _geometry(args, source),
         noise=args.noise,
         relative_std=args.relative_std,
         photons=args.photons,
+        **_tomo_options(args),
     )
-    settings = ("noise", "relative_std", "photons", "mu_water")
-    return _write_tomo(args, source, make, "reconstruction", settings)
+    return _write(args, simulation)
 
 
 def _run_lowdose(args: argparse.Namespace) -> int:
-    from kerastrans.tomo.simulate import lowdose_examples
-
     source = _open_source(args, hounsfield=True)
     if args.frequency_scaling > 1.0:
         args.parser.error(f"--frequency-scaling must be in (0, 1], got {args.frequency_scaling}")
-
-    make = functools.partial(
-        lowdose_examples,
+    simulation = lowdose_simulation(
+        source,
+        _geometry(args, source),
         photons=args.photons,
-        mu_water=args.mu_water,
         filter_type=args.filter,
         frequency_scaling=args.frequency_scaling,
+        **_tomo_options(args),
     )
-    settings = ("photons", "mu_water", "filter", "frequency_scaling")
-    return _write_tomo(args, source, make, "denoising", settings)
+    return _write(args, simulation)
 
 
 def _run_superres(args: argparse.Namespace) -> int:
-    from kerastrans.tomo.simulate import superres_examples
-
     source = _open_source(args, hounsfield=False)
-    splits = {
-        split: _sized(
-            superres_examples(images, args.factor, sigma=args.sigma, upsample=args.upsample), n
-        )
-        for split, (images, n) in source.splits.items()
-    }
-    metadata = {
-        "task": "super-resolution",
-        "source": args.source,
-        "simulation": {"factor": args.factor, "sigma": args.sigma, "upsample": args.upsample},
-    }
-    return _write(args, splits, metadata, f"super-resolution x{args.factor} from {args.source}")
-
-
-def _write_tomo(args, source: Source, make, task: str, settings: tuple[str, ...]) -> int:
-    """Write a tomography task: one noise generator per split, geometry in the metadata.
-
-    ``make(images, geometry, random_state=, simulation_shape=, impl=, threads=)``
-    yields the records of one split.
-    """
-    geometry = _geometry(args, source)
-    fine = tuple(round(n * args.oversample) for n in geometry.image_shape)
-    splits = {
-        split: _sized(
-            make(
-                images,
-                geometry,
-                random_state=np.random.default_rng([args.seed, index]),
-                simulation_shape=fine,
-                impl=args.impl,
-                threads=args.threads,
-            ),
-            n,
-        )
-        for index, (split, (images, n)) in enumerate(source.splits.items())
-    }
-    metadata = {
-        "task": task,
-        "source": args.source,
-        "geometry": geometry.to_dict(),
-        "simulation": {
-            **{name: getattr(args, name) for name in settings},
-            "simulation_shape": list(fine),
-            "seed": args.seed,
-        },
-        "units": {
-            "input": "HU" if task == "denoising" else "line integrals of attenuation (1/mm x mm)",
-            "target": "phantom value (1 = water)"
-            if source.phantom and task != "denoising"
-            else "HU",
-        },
-    }
-    return _write(args, splits, metadata, f"{args.task} from {args.source}")
-
-
-def _write(args: argparse.Namespace, splits: dict, metadata: dict, description: str) -> int:
-    from kerastrans.data.records import write_dataset
-
-    if not splits:
-        args.parser.error("nothing to write: every split has 0 examples")
-    summary = write_dataset(
-        args.out,
-        splits,
-        metadata=metadata,
-        description=f"kerastrans simulate: {description}",
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
+    simulation = superres_simulation(
+        source, factor=args.factor, sigma=args.sigma, upsample=args.upsample
     )
+    return _write(args, simulation)
+
+
+def _write(args: argparse.Namespace, simulation) -> int:
+    if not simulation.splits:
+        args.parser.error(NOTHING_TO_WRITE)
+    summary = simulation.write(args.out, overwrite=args.overwrite, progress=not args.no_progress)
     if summary.reused:
         print(f"{args.out}: dataset exists, left untouched (use --overwrite to replace it)")
     print(summary.format())
@@ -344,12 +270,23 @@ def _write(args: argparse.Namespace, splits: dict, metadata: dict, description: 
 
 
 # ------------------------------------------------------------------ helpers
+def _tomo_options(args: argparse.Namespace) -> dict:
+    """The settings every tomography task takes from the flags."""
+    return {
+        "mu_water": args.mu_water,
+        "oversample": args.oversample,
+        "seed": args.seed,
+        "impl": args.impl,
+        "threads": args.threads,
+    }
+
+
 def _open_source(args: argparse.Namespace, *, hounsfield: bool) -> Source:
     """The ``--source`` images; a source that does not exist is a usage error."""
     try:
         return open_source(
             args.source,
-            sizes={split: getattr(args, split) for split in _SPLITS},
+            sizes={split: getattr(args, split) for split in SPLITS},
             image_size=args.image_size,
             seed=args.seed,
             split=args.split,
@@ -363,36 +300,16 @@ def _open_source(args: argparse.Namespace, *, hounsfield: bool) -> Source:
 
 def _geometry(args: argparse.Namespace, source: Source):
     """The resolved `GeometrySpec` of the flags; a bad combination is a usage error."""
-    from kerastrans.tomo.geometry import GeometrySpec
-
-    pixel = args.pixel_size or source.pixel_size or 1.0
     try:
-        return GeometrySpec(
-            image_shape=source.shape,
-            extent=(source.shape[0] * pixel, source.shape[1] * pixel),
+        return source_geometry(
+            source,
+            pixel_size=args.pixel_size,
             beam=args.beam,
             num_angles=args.num_angles,
-            angle_range=tuple(args.angle_range) if args.angle_range else None,
+            angle_range=args.angle_range,
             det_shape=args.det_shape,
             src_radius=args.src_radius,
             det_radius=args.det_radius,
-        ).resolve()
+        )
     except ValueError as error:
         args.parser.error(str(error))
-
-
-class _Sized:
-    """An iterable with a known length, so progress bars show a total."""
-
-    def __init__(self, iterable: Iterable, length: int) -> None:
-        self.iterable, self.length = iterable, length
-
-    def __iter__(self) -> Iterator:
-        return iter(self.iterable)
-
-    def __len__(self) -> int:
-        return self.length
-
-
-def _sized(iterable: Iterable, length: int | None) -> Iterable:
-    return iterable if length is None else _Sized(iterable, length)

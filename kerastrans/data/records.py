@@ -25,29 +25,25 @@ Nothing is downloaded: the TFDS builder is told never to look on GCS.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
-import math
-import operator
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
-from tensorflow_datasets.core.utils import tqdm_utils
-from tqdm.auto import tqdm
 
+from kerastrans._compat import local_adhoc_builder, tfds_progress_bars
 from kerastrans.atomic import atomic_directory, check_output_folder
+from kerastrans.data.checks import Modalities, checked_examples
 from kerastrans.data.shards import check_shards
 from kerastrans.data.summary import DatasetSummary, SplitAccumulator
 from kerastrans.errors import DataError, file_error
-from kerastrans.io.slice import modality_mismatch
 
 __all__ = [
     "IMAGE_KEYS",
@@ -205,44 +201,6 @@ def read_summary(dataset_dir: str | os.PathLike, *, reused: bool = False) -> Dat
 # Building.
 
 
-class _LocalInfo(tfds.core.DatasetInfo):
-    """Dataset info that never looks for precomputed info on GCS.
-
-    TFDS asks GCS while a new dataset is set up, and leaves an empty
-    ``tmp*tfds`` folder in the temp dir each time; a local dataset has
-    nothing there.
-    """
-
-    def initialize_from_bucket(self) -> None:
-        return
-
-
-class _SliceBuilder(tfds.dataset_builders.AdhocBuilder, skip_registration=True):
-    """A TFDS builder of slices: order kept, supervised keys, metadata, no GCS."""
-
-    def __init__(self, *, metadata: Mapping[str, Any], supervised: bool, **kwargs: Any) -> None:
-        self._metadata = metadata
-        self._supervised = supervised
-        super().__init__(**kwargs)
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return _LocalInfo(
-            builder=self,
-            description=self._description,
-            features=self._feature_spec,
-            supervised_keys=("input", "target") if self._supervised else None,
-            disable_shuffling=True,
-            metadata=tfds.core.MetadataDict(self._metadata),
-        )
-
-    # TFDS prints these two messages on stdout; library code logs instead.
-    def _log_download_bytes(self) -> None:
-        logger.info("Writing dataset %s to %s", self.name, self.data_dir)
-
-    def _log_download_done(self) -> None:
-        logger.info("Dataset %s written", self.name)
-
-
 def _build(
     folder: Path,
     name: str,
@@ -261,15 +219,15 @@ def _build(
     kind = "paired" if isinstance(first, Mapping) and "input" in first else "unpaired"
     keys = IMAGE_KEYS[kind]
     accumulators = {split: SplitAccumulator(keys) for split in splits}
-    modalities = _Modalities(kind)
+    modalities = Modalities(kind)
     generators = {
-        split: _examples(
+        split: checked_examples(
             split, iterators[split], splits[split], keys, accumulators[split], modalities, progress
         )
         for split in splits
     }
     stored = {"metadata": metadata, "kerastrans": {}}
-    builder = _SliceBuilder(
+    builder = local_adhoc_builder(
         name=name,
         version=FORMAT_VERSION,
         features=_features(keys),
@@ -278,9 +236,10 @@ def _build(
         description=description or f"kerastrans {kind} slices (float32, physical units)",
         file_format="tfrecord",
         metadata=stored,
-        supervised=kind == "paired",
+        supervised_keys=("input", "target") if kind == "paired" else None,
+        log=logger,
     )
-    with _tfds_progress_bars(enabled=False):
+    with tfds_progress_bars(enabled=False):
         builder.download_and_prepare(
             download_dir=os.fspath(folder / "_downloads"),
             download_config=tfds.download.DownloadConfig(try_download_gcs=False),
@@ -297,145 +256,6 @@ def _build(
     shutil.rmtree(folder / "_build")
     shutil.rmtree(folder / "_downloads", ignore_errors=True)
     return summary
-
-
-def _examples(
-    split: str,
-    examples: Iterator[Mapping[str, Any]],
-    source: Iterable[Any],
-    keys: tuple[str, ...],
-    accumulator: SplitAccumulator,
-    modalities: _Modalities,
-    progress: bool,
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Check, count and key the examples of one split (keys give the stored order).
-
-    All images of one key in a split have one channel count (domains of an
-    unpaired dataset may differ); all images of one domain, one modality.
-    """
-    total = operator.length_hint(source) or None
-    stream = iter(tqdm(examples, desc=split, total=total, unit=" slices", disable=not progress))
-    count, first = 0, None
-    for count, example in enumerate(stream, start=1):
-        checked, modality = _check_example(example, keys)
-        first = first or checked
-        for key in keys:
-            if checked[key].shape[-1] != first[key].shape[-1]:
-                raise _odd_channels(split, key, first, checked, count - 1, stream, keys)
-            modalities.check(split, key, checked["id"], modality.get(key))
-        accumulator.add(checked, modality)
-        yield count - 1, checked
-    if count == 0:
-        raise DataError(f"split {split!r}: no examples")
-
-
-class _Modalities:
-    """The DICOM Modality of each domain: two different ones in a domain are refused.
-
-    Files without one (not DICOM) may join any domain; the domain's recorded
-    modality is then `None` (see `SplitAccumulator.add`).
-    """
-
-    def __init__(self, kind: str) -> None:
-        self._kind = kind
-        self._first: dict[str, tuple[str, str]] = {}
-
-    def check(self, split: str, key: str, example_id: str, modality: str | None) -> None:
-        """Raise `DataError` naming both examples if ``modality`` differs from its domain's."""
-        if modality is None:
-            return
-        domain = key
-        if self._kind == "unpaired" and split[-1:] in ("A", "B"):
-            domain = f"domain {split[-1]}"
-        first_id, first = self._first.setdefault(domain, (example_id, modality))
-        if modality != first:
-            raise modality_mismatch(example_id, modality, first_id, first, f"({domain})")
-
-
-def _odd_channels(
-    split: str,
-    key: str,
-    first: Mapping[str, Any],
-    example: Mapping[str, Any],
-    agreeing: int,
-    stream: Iterator[Mapping[str, Any]],
-    keys: tuple[str, ...],
-) -> DataError:
-    """The error for ``example`` whose ``key`` differs in channels from the ``agreeing`` first.
-
-    It names the odd one out: ``example`` when at least two examples before
-    it agree; with one before it, the next example (read from ``stream``)
-    decides which of the two is odd.
-    """
-    this, before = example[key].shape[-1], first[key].shape[-1]
-    odd, odd_channels, others, others_channels = example, this, first["id"], before
-    if agreeing >= 2:
-        others = f"the {agreeing} examples before it"
-    else:
-        following = next(stream, None)
-        third = None if following is None else _check_example(following, keys)[0]
-        if third is not None and third[key].shape[-1] == this:
-            odd, odd_channels, others_channels = first, before, this
-            others = f"the examples after it ({example['id']}, {third['id']})"
-        elif third is not None and third[key].shape[-1] == before:
-            others = f"the examples around it ({first['id']}, {third['id']})"
-    return file_error(
-        odd["id"],
-        f"{key} has {_describe_channels(odd_channels)}, but {others} in split {split!r} "
-        f"{'has' if others == first['id'] else 'have'} {_describe_channels(others_channels)}; "
-        "the images of one split need one number of channels "
-        "(convert the odd file or leave it out)",
-    )
-
-
-def _describe_channels(count: int) -> str:
-    """``"1 channel (grey)"``, ``"3 channels (RGB)"`` ..."""
-    name = {1: " (grey)", 2: " (grey + alpha)", 3: " (RGB)", 4: " (RGBA)"}.get(count, "")
-    return f"{count} channel{'s' if count != 1 else ''}{name}"
-
-
-def _check_example(
-    example: Mapping[str, Any], keys: tuple[str, ...]
-) -> tuple[dict[str, Any], dict[str, str | None]]:
-    """Return the example as stored and its modality per key, or raise `DataError` naming it."""
-    if not isinstance(example, Mapping) or "id" not in example:
-        raise DataError(f"examples must be dicts with an 'id', got {type(example).__name__}")
-    example_id = str(example["id"])
-    expected = {*keys, "id", "series", "position", "modality"}
-    missing = [key for key in keys if key not in example]
-    extra = sorted(set(example) - expected)
-    if missing or extra:
-        raise file_error(
-            example_id,
-            f"example keys must be {sorted(expected)} (series, position and "
-            f"modality optional), got {sorted(example)}",
-        )
-    modality = example.get("modality") or {}
-    if not isinstance(modality, Mapping) or not all(
-        value is None or isinstance(value, str) for value in modality.values()
-    ):
-        raise file_error(
-            example_id, f"modality must map image keys to str or None, got {modality!r}"
-        )
-    checked = {"id": example_id}
-    for key in keys:
-        image = example[key]
-        if not isinstance(image, np.ndarray) or image.dtype != np.float32 or image.ndim != 3:
-            raise file_error(
-                example_id,
-                f"{key} must be a float32 H x W x C array, got "
-                f"{getattr(image, 'dtype', type(image).__name__)} "
-                f"{getattr(image, 'shape', '')}",
-            )
-        if 0 in image.shape:
-            raise file_error(example_id, f"{key} is empty, shape {image.shape}")
-        if not np.isfinite(image).all():
-            raise file_error(example_id, f"{key} holds NaN or infinite values")
-        checked[key] = image
-    series, position = example.get("series"), example.get("position")
-    checked["series"] = "" if series is None else str(series)
-    checked["position"] = np.float32(math.nan if position is None else position)
-    return checked, {key: modality.get(key) for key in keys}
 
 
 def _features(keys: tuple[str, ...]) -> tfds.features.FeaturesDict:
@@ -464,17 +284,6 @@ def _dataset_name(out_dir: Path) -> str:
     """A TFDS dataset name (snake_case) from the dataset folder name."""
     name = re.sub(r"[^a-z0-9]+", "_", out_dir.name.lower()).strip("_") or "slices"
     return name if name[0].isalpha() else f"slices_{name}"
-
-
-@contextlib.contextmanager
-def _tfds_progress_bars(*, enabled: bool) -> Iterator[None]:
-    """Switch TFDS's own progress bars for the block (ours show the progress) and restore."""
-    previous = getattr(tqdm_utils, "_active", True)
-    tfds.display_progress_bar(enabled)
-    try:
-        yield
-    finally:
-        tfds.display_progress_bar(previous)
 
 
 def _check_dataset(dataset_dir: str | os.PathLike) -> None:

@@ -14,7 +14,6 @@ Destination(ae_title='PACS', host='pacs.example.org', port=11112)
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +25,6 @@ from kerastrans.errors import DataError, file_error
 from kerastrans.io.dicom import read_dataset
 
 __all__ = ["CALLING_AE_TITLE", "Destination", "SendSummary", "parse_destination", "send_files"]
-
-logger = logging.getLogger(__name__)
 
 #: Our AE title when we call a node (the node may need to know it).
 CALLING_AE_TITLE = "KERASTRANS"

@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerastrans._compat import all_layers
 from kerastrans.losses import (
     PerceptualLoss,
     check_adversarial,
@@ -227,7 +228,7 @@ class TranslationGAN(keras.Model):
             run_eagerly=run_eagerly,
             steps_per_execution=steps_per_execution,
         )
-        for layer in self._flatten_layers():
+        for layer in all_layers(self):
             if isinstance(layer, FusedBatchNormalization):
                 layer.use_fused_kernel = not self.jit_compile  # XLA fuses the plain formula
         groups = (

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from kerastrans.tomo.geometry import GeometrySpec
+from kerastrans.tomo.matrix import DEFAULT_MEMORY_BUDGET, check_budget, check_memory
 from kerastrans.tomo.operators import (
     _check_fbp_options,
     apply_batch,
@@ -35,13 +36,7 @@ from kerastrans.tomo.operators import (
     ray_transform,
     transpose,
 )
-from kerastrans.tomo.tf_operators import (
-    DEFAULT_MEMORY_BUDGET,
-    _check_budget,
-    check_memory,
-    tf_fbp,
-    tf_ray_transform,
-)
+from kerastrans.tomo.tf_operators import tf_fbp, tf_ray_transform
 
 __all__ = ["BACKENDS", "MODES", "RayTransformLayer", "apply_operator"]
 
@@ -173,7 +168,7 @@ class RayTransformLayer(keras.layers.Layer):
         _check_fbp_options(filter_type, frequency_scaling)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        _check_budget(memory_budget)
+        check_budget(memory_budget)
         self.geometry = geometry
         self.mode = mode
         self.filter_type = filter_type

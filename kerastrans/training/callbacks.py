@@ -31,6 +31,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from kerastrans._compat import ProgbarLogger, scalar_summary_metadata
 from kerastrans.atomic import atomic_path, atomic_write_text
 from kerastrans.training.checkpoints import save_checkpoint
 from kerastrans.training.grids import GridRenderer
@@ -184,10 +185,7 @@ class EpochSummaries(keras.callbacks.Callback):
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
 
     def on_epoch_end(self, epoch, logs=None):
-        from tensorflow.core.framework import summary_pb2
-
-        metadata = summary_pb2.SummaryMetadata(data_class=summary_pb2.DATA_CLASS_SCALAR)
-        metadata.plugin_data.plugin_name = "scalars"
+        metadata = scalar_summary_metadata()
         for key, value in (logs or {}).items():
             part, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
             if part not in self._writers:
@@ -219,7 +217,7 @@ class ImageGrids(keras.callbacks.Callback):
         self.renderer.save(self.folder / f"epoch_{epoch + 1:04d}.png")
 
 
-class RunProgbar(keras.callbacks.ProgbarLogger):
+class RunProgbar(ProgbarLogger):
     """Keras' progress bar showing ``Epoch e/E`` and steps of the whole epoch after a resume.
 
     When standard output is not a terminal (a log file, a pipe, a batch job),
@@ -231,14 +229,14 @@ class RunProgbar(keras.callbacks.ProgbarLogger):
         super().__init__()
         self.position = position
 
+    def counts(self) -> tuple[int, int, int]:
+        position = self.position
+        return position.epochs, position.steps_per_epoch, position.offset
+
     def set_params(self, params):
         super().set_params(params)
-        self.epochs, self.target = self.position.epochs, self.position.steps_per_epoch
         if self.verbose == 1 and not _is_terminal(sys.stdout):
             self.verbose = 2
-
-    def _update_progbar(self, batch, logs=None):
-        super()._update_progbar(batch + self.position.offset, logs)
 
 
 def _is_terminal(stream) -> bool:

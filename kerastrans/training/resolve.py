@@ -33,6 +33,7 @@ from kerastrans.data.records import load_builder, read_metadata, read_summary
 from kerastrans.data.summary import DatasetSummary, ImageStats
 from kerastrans.errors import file_error
 from kerastrans.precision import AUTO, resolve_precision
+from kerastrans.training.sizes import batch_shapes, check_geometry, check_sizes
 
 __all__ = [
     "CT_RANGE",
@@ -116,10 +117,12 @@ def resolve_config(
     if needs_geometry and model.geometry is None:
         model = dataclasses.replace(model, geometry=geometry_from_dataset(dataset).to_dict())
     data = dataclasses.replace(data, dataset=dataset, seed=seed, pad_multiple=pad_multiple)
-    _check_sizes(summary, data, model.kind, fixed)
-    input_shape, output_shape = _shapes(summary, stats, data, fixed)
+    names = _split_names(summary, data.train_split)
+    splits = dict(zip(names, _train_splits(summary, data.train_split), strict=True))
+    check_sizes(summary, splits, data, model.kind, fixed)
+    input_shape, output_shape = batch_shapes(summary, stats, data, fixed)
     if needs_geometry:
-        _check_geometry(dataset, model.geometry, input_shape, output_shape)
+        check_geometry(dataset, model.geometry, input_shape, output_shape)
     steps = training.steps_per_epoch
     if steps is None:
         examples = max(split.num_examples for split in _train_splits(summary, data.train_split))
@@ -310,104 +313,6 @@ def _domain_stats(summary: DatasetSummary, split: str) -> tuple[ImageStats, Imag
     if summary.kind == "paired":
         return splits[0].features["input"], splits[0].features["target"]
     return splits[0].features["image"], splits[1].features["image"]
-
-
-def _check_sizes(summary: DatasetSummary, data, kind: str, fixed: bool) -> None:
-    """Refuse, naming the dataset, image sizes the model or the batches cannot use.
-
-    ``fixed``: the model takes one size per domain (AUTOMAP, the reconstruction
-    models), which `_shapes` checks; crops do not apply to it.
-    """
-    for name, split in zip(
-        _split_names(summary, data.train_split),
-        _train_splits(summary, data.train_split),
-        strict=True,
-    ):
-        unequal = split.unequal_pair
-        if kind == "pix2pix" and (unequal or split.size_ratio not in (None, (1.0, 1.0))):
-            pair = (
-                f"pair {unequal[0]!r}: input {_size(unequal[1])} and target {_size(unequal[2])}"
-                if unequal
-                else f"target/input size ratio {split.size_ratio}"
-            )
-            raise file_error(
-                summary.path,
-                f"split {name!r} has {pair}; pix2pix outputs images of its input's size, so "
-                "input and target of a pair need one size (resample the inputs, e.g. "
-                "'kerastrans simulate superres --upsample', or use --model automap)",
-            )
-        mixed = split.mixed_sizes(data.pad_multiple)
-        if not fixed and data.crop is None and data.batch_size > 1 and mixed:
-            smallest = _smallest(split)
-            raise file_error(
-                summary.path,
-                f"split {name!r} holds images of several sizes ({mixed}), which cannot be "
-                f"batched {data.batch_size} at a time; give --crop H W (at most "
-                f"{smallest[0]} {smallest[1]}) or --batch-size 1",
-            )
-        if data.crop is not None and not fixed:
-            smallest = _smallest(split)
-            if data.crop[0] > smallest[0] or data.crop[1] > smallest[1]:
-                raise file_error(
-                    summary.path,
-                    f"crop {_size(data.crop)} is larger than the smallest image of split "
-                    f"{name!r} ({_size(smallest)}); give --crop of at most "
-                    f"{smallest[0]} {smallest[1]}",
-                )
-
-
-def _smallest(split) -> tuple[int, int]:
-    """Smallest height and width over the images of a split (each image feature)."""
-    shapes = [shape for stats in split.features.values() for shape in stats.shapes]
-    return min(shape[0] for shape in shapes), min(shape[1] for shape in shapes)
-
-
-def _size(shape) -> str:
-    return "x".join(str(n) for n in shape[:2])
-
-
-def _shapes(summary, stats, data, fixed: bool) -> tuple[tuple, tuple]:
-    """``(input_shape, output_shape)`` of training batches: sizes known, else `None`."""
-    ratio = None
-    if summary.kind == "paired":
-        ratio = summary.splits[data.train_split].size_ratio
-    sizes = []
-    for index, domain in enumerate(stats):
-        size = None
-        if data.crop is not None and not fixed:
-            size = data.crop if index == 0 else _scaled(data.crop, ratio)
-        elif domain.num_shapes == 1:
-            size = domain.shapes[0][:2]
-        if size is not None and not fixed:
-            size = tuple(-(-n // data.pad_multiple) * data.pad_multiple for n in size)
-        if size is None and fixed:
-            raise file_error(
-                summary.path,
-                f"AUTOMAP needs one image size per domain, got {domain.describe_shapes()}",
-            )
-        sizes.append(tuple(size) if size is not None else (None, None))
-    channels = (stats[0].shapes[0][2] * (2 * data.neighbours + 1), stats[1].shapes[0][2])
-    return (*sizes[0], channels[0]), (*sizes[1], channels[1])
-
-
-def _check_geometry(dataset: str, geometry: dict, input_shape: tuple, output_shape: tuple) -> None:
-    """Refuse a dataset whose sinogram or image size is not that of the geometry."""
-    from kerastrans.tomo.geometry import GeometrySpec
-
-    spec = GeometrySpec.from_dict(geometry)
-    want = (spec.sinogram_shape, spec.image_shape)
-    if (tuple(input_shape[:2]), tuple(output_shape[:2])) != want:
-        raise file_error(
-            dataset,
-            f"sinograms {input_shape[:2]} and images {output_shape[:2]} do not match the "
-            f"geometry's {want[0]} and {want[1]}",
-        )
-
-
-def _scaled(crop: tuple[int, int], ratio: tuple[float, float] | None) -> tuple[int, int] | None:
-    if ratio is None:
-        return None
-    return tuple(round(n * r) for n, r in zip(crop, ratio, strict=True))
 
 
 def _validation(data, summary: DatasetSummary) -> str | None:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from kerastrans._compat import forget_distribution_strategy, in_multi_worker_mode
+
 __all__ = [
     "STRATEGIES",
     "adapt_model",
@@ -114,7 +116,7 @@ def workers_agree(strategy: tf.distribute.Strategy, ok: bool) -> bool:
     chief refused the run directory's lock) thereby stops the others, which
     would otherwise wait for it in their first training step.
     """
-    if not is_multiworker(strategy) or not strategy.extended._in_multi_worker_mode():
+    if not is_multiworker(strategy) or not in_multi_worker_mode(strategy):
         return ok
     failed = strategy.run(lambda: tf.constant(0.0 if ok else 1.0))
     return float(strategy.reduce("SUM", failed, axis=None)) == 0.0
@@ -141,10 +143,10 @@ def adapt_model(model, strategy: tf.distribute.Strategy) -> None:
     """
     if not is_multiworker(strategy):
         return
-    model._distribute_strategy = None
+    forget_distribution_strategy(model)
     # The condition under which Keras reduces the logs with ``axis=0`` (Keras'
     # ``_collective_all_reduce_multi_worker``).
-    if strategy.extended._in_multi_worker_mode():
+    if in_multi_worker_mode(strategy):
         for name in ("train_step", "test_step"):
             setattr(model, name, _logs_with_batch_axis(getattr(model, name)))
 

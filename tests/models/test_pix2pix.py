@@ -12,6 +12,7 @@ from model_helpers import (
     losses_over_steps,
 )
 
+from kerastrans._compat import all_layers
 from kerastrans.models import Pix2Pix
 from kerastrans.nets import FusedBatchNormalization
 
@@ -167,9 +168,7 @@ def test_batches_without_a_target_are_refused(pair):
 def test_xla_compiled_steps_leave_batch_norm_to_xla(pair):
     model = Pix2Pix((32, 32, 1), 1, {**TINY_GENERATOR, "norm": "batch"}, TINY_DISCRIMINATOR, seed=0)
     model.compile(jit_compile=True)
-    norms = [
-        layer for layer in model._flatten_layers() if isinstance(layer, FusedBatchNormalization)
-    ]
+    norms = [layer for layer in all_layers(model) if isinstance(layer, FusedBatchNormalization)]
     assert norms and not any(layer.use_fused_kernel for layer in norms)
     logs = model.train_on_batch(*pair, return_dict=True)
     assert all(np.isfinite(value) for value in logs.values())

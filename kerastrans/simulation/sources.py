@@ -1,4 +1,4 @@
-"""Images for ``kerastrans simulate``: phantoms, a kerastrans dataset, or an image folder.
+"""Images to simulate from (`kerastrans.simulation`): phantoms, a dataset, an image folder.
 
 Each source gives ``(id, image)`` pairs per split, images 2-D float32, plus
 the image shape and (when the source knows it) the pixel size in mm, which
@@ -16,7 +16,7 @@ import numpy as np
 
 from kerastrans.errors import file_error
 
-__all__ = ["PHANTOMS", "Source", "open_source"]
+__all__ = ["PHANTOMS", "Source", "open_source", "phantom_to_hu"]
 
 #: Phantoms usable as a source.
 PHANTOMS = ("ellipses", "shepp-logan", "forbild")
@@ -29,12 +29,14 @@ class Source:
     """Images to simulate from.
 
     Attributes:
+        name: The source as given: a phantom name or a folder.
         splits: ``{split: (images, count or None)}``.
         shape: Shape of the images ``(rows, columns)``.
         pixel_size: Pixel size in mm if the source records one, else None.
         phantom: Whether the images are phantoms (values relative to water).
     """
 
+    name: str
     splits: dict[str, tuple[Images, int | None]]
     shape: tuple[int, int]
     pixel_size: float | None
@@ -75,11 +77,23 @@ def open_source(
             for index, (name, count) in enumerate(sizes.items())
             if count > 0
         }
-        return Source(splits, (image_size, image_size), None, phantom=True)
+        return Source(source, splits, (image_size, image_size), None, phantom=True)
     path = Path(source)
     if not path.is_dir():
         raise ValueError(f"--source must be one of {PHANTOMS} or a folder, got {source!r}")
-    return _dataset_source(path) if is_dataset(path) else _folder_source(path, split)
+    found = _dataset_source(path) if is_dataset(path) else _folder_source(path, split)
+    return dataclasses.replace(found, name=source)
+
+
+def phantom_to_hu(image: np.ndarray) -> np.ndarray:
+    """Phantom values (1 = water, 0 = air) in HU: ``1000 (v - 1)``.
+
+    Plausible for FORBILD's densities too.
+
+    >>> phantom_to_hu(np.array([0.0, 1.0, 2.0])).tolist()
+    [-1000.0, 0.0, 1000.0]
+    """
+    return 1000.0 * (image - 1.0)
 
 
 def _phantoms(
@@ -93,8 +107,7 @@ def _phantoms(
         make = phantoms.shepp_logan if source == "shepp-logan" else phantoms.forbild
         images = itertools.repeat(make((size, size)), count)
     for number, image in enumerate(images):
-        # Phantom value 1 = water: HU = 1000 (v - 1), plausible for FORBILD's densities.
-        yield f"{source}-{split}-{number:05d}", 1000.0 * (image - 1.0) if hounsfield else image
+        yield f"{source}-{split}-{number:05d}", phantom_to_hu(image) if hounsfield else image
 
 
 def _dataset_source(path: Path) -> Source:
@@ -113,7 +126,7 @@ def _dataset_source(path: Path) -> Source:
     shape = _peek_shape(splits)
     geometry = read_metadata(path).get("geometry") or {}
     pixel = geometry["extent"][0] / geometry["image_shape"][0] if geometry.get("extent") else None
-    return Source(splits, shape, pixel, phantom=False)
+    return Source("", splits, shape, pixel, phantom=False)
 
 
 def _folder_source(path: Path, split: str) -> Source:
@@ -130,7 +143,7 @@ def _folder_source(path: Path, split: str) -> Source:
     splits = {split: (images(), None)}
     shape = _peek_shape(splits)
     pixel = float(spacings[0][0]) if spacings[0] is not None else None
-    return Source(splits, shape, pixel, phantom=False)
+    return Source("", splits, shape, pixel, phantom=False)
 
 
 def _peek_shape(splits: dict[str, tuple[Images, int | None]]) -> tuple[int, int]:
