@@ -69,6 +69,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "kerastrans.hardware",
             "kerastrans.precision",
             "kerastrans._compat",
+            "kerastrans._lazy",
         ),
     ),
     ("config", ("kerastrans.config",)),

@@ -18,8 +18,7 @@ on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kerastrans._lazy import lazy_attributes
 
 __all__ = [
     "DatasetSummary",
@@ -50,11 +49,4 @@ _SUBMODULE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _SUBMODULE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_SUBMODULE[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_attributes(__name__, _SUBMODULE, __all__)
