@@ -274,7 +274,7 @@ def _train(dataset: Path, run_dir: Path, settings: DemoSettings) -> Path:
         training=TrainingConfig(
             epochs=settings.epochs,
             steps_per_epoch=settings.steps_per_epoch,
-            g_learning_rate=2e-3,
+            g_learning_rate=5e-4,  # 2e-3 collapsed the generator on the -1024..3071 HU window
             schedule={"kind": "cosine"},
             checkpoint_every=50,
         ),
