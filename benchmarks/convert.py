@@ -46,8 +46,10 @@ Memory rows (``--memory-only`` runs just these): one ``kerastrans convert``
 process per row on the SavedModel, on 2 slices of ``N x N`` (``693_UNCI.dcm``
 enlarged by repeating pixels): ``whole-N`` translates each slice whole (512,
 1024, 2048: the sizes that fit), ``tiled-4096`` uses ``--tile 512`` (overlap
-0.25). ``peak_mib`` is the process's peak resident memory (``wait4``
-``ru_maxrss``), ``slices_per_s`` as convert prints it. Goal: ``tiled-4096``
+0.25). ``peak_mib`` is the process's peak resident memory as it reports it
+itself at exit (``VmHWM`` of ``/proc/self/status``: ``wait4``'s ``ru_maxrss``
+would count this benchmark's own memory at the fork), ``slices_per_s`` as
+convert prints it. Goal: ``tiled-4096``
 under 3 GiB.
 """
 
@@ -145,6 +147,19 @@ def make_large_dicom_folder(folder: Path, size: int, n_slices: int = 2) -> Path:
     return folder
 
 
+#: Runs the command line and prints its own peak resident memory at exit.
+_PEAK_PROBE = """\
+import atexit, runpy, sys
+def peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM"))
+    print(f"peak_kib {kib}", flush=True)
+atexit.register(peak)
+sys.argv = ["kerastrans", *sys.argv[1:]]
+runpy.run_module("kerastrans.cli.main", run_name="__main__")
+"""
+
+
 def memory_rows(saved_model: Path, work: Path) -> list[dict]:
     """Peak memory and speed of one ``kerastrans convert`` process per size (whole or tiled)."""
     rows = []
@@ -152,20 +167,19 @@ def memory_rows(saved_model: Path, work: Path) -> list[dict]:
         inputs = make_large_dicom_folder(work / f"dicom-{size}", size)
         outputs = work / "out" / method
         shutil.rmtree(outputs, ignore_errors=True)
-        command = [sys.executable, "-m", "kerastrans.cli.main", "convert", str(saved_model),
+        command = [sys.executable, "-c", _PEAK_PROBE, "convert", str(saved_model),
                    str(inputs), str(outputs), "--batch-size", "2", "--no-progress"]  # fmt: skip
         if tile is not None:
             command += ["--tile", str(tile)]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         stdout = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        process.wait()
         if process.returncode:
             raise RuntimeError(f"{method}: convert exited {process.returncode}: {stdout}")
         speed = next(line for line in stdout.splitlines() if "slices/s" in line)
         rows.append({
             "method": method,
-            "peak_mib": usage.ru_maxrss / 1024,  # KiB on Linux
+            "peak_mib": int(stdout.rsplit("peak_kib ", 1)[1].split()[0]) / 1024,
             "slices_per_s": float(speed.split(" slices/s")[0].split(", ")[-1]),
             "size": size,
             "tile": tile or 0,
