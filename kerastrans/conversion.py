@@ -32,7 +32,7 @@ from kerastrans.io import (
     write_derived_dicom,
     write_image,
 )
-from kerastrans.io.dicom import DICOM_SUFFIXES, is_dicom_file, read_dataset
+from kerastrans.io.dicom import is_dicom, read_dataset
 from kerastrans.io.series import order_dicom_files
 from kerastrans.stacking import stack_slices
 from kerastrans.translate import shape_mismatch, translate_in_batches
@@ -111,8 +111,7 @@ class Conversion:
 
     def order(self, files: list[Path]) -> list[Path]:
         """DICOM files in series and slice order (headers only), then the other files."""
-        dicom = [path for path in files if path.suffix.lower() in DICOM_SUFFIXES
-                 or is_dicom_file(path)]  # fmt: skip
+        dicom = [path for path in files if is_dicom(path)]
         ordered = order_dicom_files(dicom)
         self.frame_orders = {path: frames for path, frames in ordered}
         return [path for path, _ in ordered] + [path for path in files if path not in set(dicom)]
@@ -240,7 +239,7 @@ class Conversion:
 
 def _read(path: Path) -> _Read:
     """Read one file's slices (in the reader thread), catching its error."""
-    dicom = path.suffix.lower() in DICOM_SUFFIXES or is_dicom_file(path)
+    dicom = is_dicom(path)
     try:
         return _Read(path, read_slices(path), None, dicom)
     except DataError as error:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from kerastrans.io import Slice, find_images, read_series, read_slices
-from kerastrans.io.dicom import DICOM_SUFFIXES, is_dicom_file
+from kerastrans.io.dicom import is_dicom
 from kerastrans.io.files import read_modality
 from kerastrans.io.series import series_uid
 from kerastrans.io.slice import modality_mismatch
@@ -111,7 +111,7 @@ def folder_examples(root: str | os.PathLike, *, progress: bool = False) -> Examp
         DataError: If ``root`` holds no images or a file cannot be read.
     """
     files = find_images(root)
-    dicom = [path for path in files if path.suffix.lower() in DICOM_SUFFIXES or is_dicom_file(path)]
+    dicom = [path for path in files if is_dicom(path)]
     slices: list[Slice] = []
     if dicom:
         slices += [

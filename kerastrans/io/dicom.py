@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "dataset_slices",
     "frame_geometry_tags",
     "functional_attribute",
+    "is_dicom",
     "is_dicom_file",
     "read_dataset",
     "read_dicom",
@@ -61,6 +63,11 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
             return file.read(len(_MARKER)) == _MARKER
     except OSError:
         return False
+
+
+def is_dicom(path: str | os.PathLike) -> bool:
+    """Return whether ``path`` is read as DICOM: a DICOM suffix, or the ``DICM`` marker."""
+    return Path(path).suffix.lower() in DICOM_SUFFIXES or is_dicom_file(path)
 
 
 def read_dicom(path: str | os.PathLike) -> list[Slice]:

@@ -17,13 +17,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from kerastrans.errors import file_error
-from kerastrans.io.dicom import (
-    DICOM_SUFFIXES,
-    dataset_slices,
-    is_dicom_file,
-    read_dataset,
-    slice_position,
-)
+from kerastrans.io.dicom import dataset_slices, is_dicom, read_dataset, slice_position
 from kerastrans.io.files import find_images
 from kerastrans.io.slice import Slice
 
@@ -96,7 +90,7 @@ def series_uid(path: str | os.PathLike) -> str | None:
     Raises:
         DataError: If a DICOM file cannot be read.
     """
-    if not _is_dicom(Path(path)):
+    if not is_dicom(Path(path)):
         return None
     uid = read_dataset(path, pixels=False).get("SeriesInstanceUID")
     return str(uid) if uid else None
@@ -108,11 +102,7 @@ def dicom_files(root: str | os.PathLike) -> list[Path]:
     Raises:
         DataError: If ``root`` is missing.
     """
-    return [path for path in find_images(root) if _is_dicom(path)]
-
-
-def _is_dicom(path: Path) -> bool:
-    return path.suffix.lower() in DICOM_SUFFIXES or is_dicom_file(path)
+    return [path for path in find_images(root) if is_dicom(path)]
 
 
 def _instance_number(value: object) -> int | None:
