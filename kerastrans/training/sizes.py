@@ -26,8 +26,12 @@ def check_sizes(
 
     ``splits``: the training splits by name. ``fixed``: the model takes one
     size per domain (AUTOMAP, the reconstruction models), which
-    `batch_shapes` checks; crops do not apply to it.
+    `batch_shapes` checks; its input and target have no common geometry
+    (sinogram or k-space -> image), so crops and geometric augmentation,
+    which would move the two differently, are refused.
     """
+    if fixed:
+        _check_no_geometric_augmentation(data, kind)
     for name, split in splits.items():
         unequal = split.unequal_pair
         if kind == "pix2pix" and (unequal or split.size_ratio not in (None, (1.0, 1.0))):
@@ -70,6 +74,22 @@ def _smallest(split) -> tuple[int, int]:
 
 def _size(shape) -> str:
     return "x".join(str(n) for n in shape[:2])
+
+
+#: Augmentations that move pixels: applied alike to input and target, they keep pairs
+#: aligned only when the two share a geometry.
+GEOMETRIC_AUGMENTATION = ("flip_left_right", "flip_up_down", "rotation", "scale", "translation")
+
+
+def _check_no_geometric_augmentation(data, kind: str) -> None:
+    moved = [name for name in GEOMETRIC_AUGMENTATION if getattr(data.augment, name)]
+    moved += ["crop"] if data.crop is not None else []
+    if moved:
+        raise ValueError(
+            f"{kind} maps its input (e.g. a sinogram) onto an image of another geometry, so "
+            f"{', '.join(moved)} would move input and target differently and break the pairs; "
+            "leave them off (augment.noise_std is fine)"
+        )
 
 
 def batch_shapes(summary, stats, data, fixed: bool) -> tuple[tuple, tuple]:

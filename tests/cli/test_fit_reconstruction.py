@@ -15,6 +15,16 @@ TINY = ["model.iterations=2", "model.unrolled_channels=4", "model.primal_memory=
         "model.generator.base_channels=4"]  # fmt: skip
 
 
+def _refused(command: list[str], capsys) -> str:
+    """The one line with which ``kerastrans`` refuses ``command`` as a usage error."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(command)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    return lines[0]
+
+
 @pytest.fixture(scope="module")
 def sparseview(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "sparse"
@@ -67,8 +77,61 @@ def test_automap_starts_from_the_datasets_fbp(sparseview, tmp_path):
     command = ["fit", "--model", "automap", "--data", str(sparseview), "--out", str(run),
                "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--no-progress",
                "model.fc_layers=1", "model.fc_activation=none", "model.fbp_init=true",
-               "model.generator.base_channels=4", "model.generator.max_channels=4"]  # fmt: skip
+               "model.fbp_frequency_scaling=0.5", "model.generator.base_channels=4",
+               "model.generator.max_channels=4"]  # fmt: skip
     assert main(command) == 0
     config = load_config(run / "config.yaml")
     assert config.model.geometry == geometry_from_dataset(sparseview).to_dict()
-    assert load_run(run).model.get_config()["fbp_init"]["filter_type"] == "Hann"
+    model = load_run(run).model
+    fbp_init = model.get_config()["fbp_init"]
+    assert (fbp_init["filter_type"], fbp_init["frequency_scaling"]) == ("Hann", 0.5)
+    assert model.generator.get_config()["residual_output"] is True  # corrects the FBP image
+
+
+def test_fbp_unet_takes_the_fbp_filter_and_cut_off(sparseview, tmp_path):
+    run = tmp_path / "run"
+    command = ["fit", "--model", "fbp-unet", "--data", str(sparseview), "--out", str(run),
+               "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--no-progress",
+               "model.fbp_filter=Shepp-Logan", "model.fbp_frequency_scaling=0.5",
+               *TINY]  # fmt: skip
+    assert main(command) == 0
+    fbp = load_run(run).model.generator.get_layer("fbp")
+    assert (fbp.filter_type, fbp.frequency_scaling) == ("Shepp-Logan", 0.5)
+
+
+@pytest.mark.parametrize("scaling", ["0", "1.5"])
+def test_fbp_cut_off_outside_0_1_is_refused(sparseview, tmp_path, capsys, scaling):
+    command = ["fit", "--model", "fbp-unet", "--data", str(sparseview), "--out",
+               str(tmp_path / "run"), "--epochs", "1", "--no-progress",
+               f"model.fbp_frequency_scaling={scaling}"]  # fmt: skip
+    line = _refused(command, capsys)
+    assert f"model.fbp_frequency_scaling must be in (0, 1], got {float(scaling)}" in line
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "named"),
+    [
+        ("lpd", ["data.augment.flip_left_right=true"], "flip_left_right"),
+        ("fbp-unet", ["data.augment.rotation=10", "data.augment.scale=0.1"], "rotation, scale"),
+        ("automap", ["--crop", "8", "8"], "crop"),
+    ],
+)
+def test_geometric_augmentation_of_sinogram_pairs_is_refused(
+    kind, options, named, sparseview, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    command = ["fit", "--model", kind, "--data", str(sparseview), "--out", str(run),
+               "--epochs", "1", "--no-progress", *options]  # fmt: skip
+    line = _refused(command, capsys)
+    assert f"{kind} maps its input (e.g. a sinogram) onto an image of another geometry" in line
+    assert f"so {named} would move input and target differently" in line
+    assert not (run / "config.yaml").exists()
+
+
+def test_noise_augmentation_of_sinogram_pairs_trains(sparseview, tmp_path):
+    run = tmp_path / "run"
+    command = ["fit", "--model", "lgd", "--data", str(sparseview), "--out", str(run),
+               "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--no-progress",
+               "data.augment.noise_std=0.01", *TINY]  # fmt: skip
+    assert main(command) == 0
+    assert load_config(run / "config.yaml").data.augment.noise_std == 0.01
