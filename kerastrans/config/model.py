@@ -39,6 +39,8 @@ class GeneratorConfig:
     differ between training patches and whole images, which shifts the
     output's HU, and batch statistics of small CT batches are noisy (CycleGAN
     keeps the instance normalisation of its paper).
+    ``residual_output`` `None` leaves the model's choice: off, except for
+    AUTOMAP with ``fbp_init`` (its convolutions correct the FBP image).
     """
 
     depth: int = 4
@@ -66,6 +68,7 @@ class GeneratorConfig:
     bottleneck_fc: int = 0
     input_noise: float = 0.0
     latent_noise: float = 0.0
+    residual_output: bool | None = None
 
     def __post_init__(self) -> None:
         _coerce_fields(self)
@@ -217,6 +220,8 @@ class ModelConfig:
         dual_memory: lpd: channels of the dual (5).
         initial: lpd/lgd: initial image, ``"zeros"`` or ``"fbp"``.
         fbp_filter: fbp-unet and AUTOMAP's ``fbp_init``: the FBP filter (``"Hann"``).
+        fbp_frequency_scaling: fbp-unet and AUTOMAP's ``fbp_init``: the FBP
+            filter's cut-off as a fraction of the Nyquist frequency, in ``(0, 1]`` (1).
         precision: ``"auto"`` (mixed bfloat16 where the machine computes
             bfloat16 natively, else float32: `kerastrans.precision.resolve_precision`;
             a run records the choice), ``"float32"``, ``"mixed_bfloat16"`` or
@@ -245,6 +250,7 @@ class ModelConfig:
     dual_memory: int = 5
     initial: Literal["zeros", "fbp"] = "zeros"
     fbp_filter: Literal["Ram-Lak", "Shepp-Logan", "Cosine", "Hamming", "Hann"] = "Hann"
+    fbp_frequency_scaling: float = 1.0
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"
     seed: int | None = None
 
@@ -268,6 +274,10 @@ class ModelConfig:
             "model", iterations=self.iterations, unrolled_channels=self.unrolled_channels,
             primal_memory=self.primal_memory, dual_memory=self.dual_memory,
         )  # fmt: skip
+        _check(
+            0 < self.fbp_frequency_scaling <= 1,
+            f"model.fbp_frequency_scaling must be in (0, 1], got {self.fbp_frequency_scaling}",
+        )
         _check(self.pool_size >= 0, f"model.pool_size must be >= 0, got {self.pool_size}")
         if self.seed is not None:
             _check(0 <= self.seed < 2**31, f"model.seed must be in [0, 2**31), got {self.seed}")

@@ -147,10 +147,14 @@ class Automap(Pix2Pix):
             ``geometry`` (`GeometrySpec` dict of the sinograms),
             ``sinogram_window`` and ``image_window`` (`Window`s or their
             dicts ``{"base", "range"}``, stored as dicts)
-            and optionally ``filter_type`` (``"Hann"``). The first FC layer
+            and optionally ``filter_type`` (``"Hann"``) and
+            ``frequency_scaling`` (1.0). The first FC layer
             then starts as the geometry's dense FBP matrix between the
             windowed domains (`kerastrans.tomo.tf_operators.dense_fbp_matrix`),
             further FC layers as the identity; needs ``fc_activation="none"``.
+            The convolutions then add a correction to that image
+            (``residual_output``, unless ``refinement`` sets it) whose last layer
+            starts at zero, so the untrained model outputs the FBP image.
         l2_weight: Weight of the L2 loss (1).
         l1_weight: Weight of the L1 loss (0).
         adversarial_weight: Weight of an adversarial term (0: none).
@@ -214,6 +218,7 @@ class Automap(Pix2Pix):
             )
         generator = {
             **AUTOMAP_REFINEMENT,
+            "residual_output": self.fbp_init is not None,
             **self.refinement,
             "input_fc_layers": self.fc_layers,
             "fc_shape": image_shape,
@@ -235,7 +240,11 @@ class Automap(Pix2Pix):
             self._start_from_fbp(input_shape, image_shape)
 
     def _start_from_fbp(self, input_shape: tuple, image_shape: tuple) -> None:
-        """Set the FC layers to the windowed FBP (first) and the identity (others)."""
+        """Set the FC layers to the windowed FBP (first) and the identity (others).
+
+        With ``residual_output`` (the generator's last convolution starts at
+        zero) the model starts as FBP and its convolutions learn a correction.
+        """
         from kerastrans.tomo.geometry import GeometrySpec
         from kerastrans.tomo.tf_operators import dense_fbp_matrix
 
@@ -248,7 +257,9 @@ class Automap(Pix2Pix):
                 f"got {input_shape} and {image_shape}"
             )
         sinograms, images = (Window.from_value(options[key]) for key in _FBP_WINDOWS)
-        matrix = dense_fbp_matrix(geometry, options.get("filter_type", "Hann"))
+        matrix = dense_fbp_matrix(
+            geometry, options.get("filter_type", "Hann"), options.get("frequency_scaling", 1.0)
+        )
         # Windowed in: s = h_in (x + 1) + b_in; windowed out: (D s - b_out) / h_out - 1.
         half_in, half_out = sinograms.range / 2, images.range / 2
         kernel = matrix * (half_in / half_out)

@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 from kerastrans.nets.blocks import ACTIVATIONS, ConvBlocks, check_choice, check_count
 from kerastrans.precision import resolve_policy
@@ -93,6 +94,15 @@ class Generator(keras.Model):
         fc_shape: ``(height, width, channels)`` the FC layers reshape to;
             default ``input_shape``. The convolutions then work at this size.
         fc_activation: Activation of the FC layers.
+        residual_output: Add the input (the FC layers' image with
+            ``input_fc_layers``) to the last layer's output, before
+            ``out_activation``: the network learns a correction of its input,
+            which starts at zero (the last convolution starts at zero)
+            (residual denoising, as RED-CNN; AUTOMAP started at FBP,
+            `kerastrans.models.Automap`). The input is added in float32 under
+            mixed precision. Needs as many input (or ``fc_shape``) channels as
+            ``output_channels``; use ``out_activation="none"`` unless the
+            activation suits values near the input's.
         bottleneck_fc: If > 0, the latent code is a vector of this size made by
             an FC layer at the bottleneck (and expanded back by another).
         input_noise: Standard deviation of Gaussian noise added to the input
@@ -139,6 +149,7 @@ class Generator(keras.Model):
         input_fc_layers: int = 0,
         fc_shape: Sequence[int] | None = None,
         fc_activation: str = "tanh",
+        residual_output: bool = False,
         bottleneck_fc: int = 0,
         input_noise: float = 0.0,
         latent_noise: float = 0.0,
@@ -171,6 +182,12 @@ class Generator(keras.Model):
             fc_shape = _check_shape("fc_shape", fc_shape or input_shape, allow_none=False)
         elif fc_shape is not None:
             raise ValueError(f"fc_shape needs input_fc_layers > 0, got fc_shape={fc_shape}")
+        added = (fc_shape if input_fc_layers else input_shape)[2]
+        if residual_output and added != output_channels:
+            raise ValueError(
+                f"residual_output adds the {'FC image' if input_fc_layers else 'input'} to the "
+                f"output, so it needs {output_channels} channels (output_channels), got {added}"
+            )
         config.update(
             input_shape=input_shape,
             output_channels=int(output_channels),
@@ -178,6 +195,7 @@ class Generator(keras.Model):
             input_fc_layers=input_fc_layers,
             bottleneck_fc=bottleneck_fc,
             fc_shape=fc_shape,
+            residual_output=bool(residual_output),
             dtype=resolve_policy(dtype).name,
         )
 
@@ -196,6 +214,9 @@ class Generator(keras.Model):
             encoder = _build_encoder(blocks, graph_shape, config)
         latent_size = [size // multiple if bottleneck_fc else None for size in conv_shape[:2]]
         decoder = _build_decoder(blocks, encoder, (*latent_size, channels[-1]), config)
+        if residual_output:  # start as the identity: the correction starts at zero
+            head = decoder.get_layer("head_conv")
+            head.set_weights([np.zeros_like(w) for w in head.get_weights()])
         inputs = keras.Input(shape=graph_shape, name="image")
         super().__init__(inputs=inputs, outputs=decoder(encoder(inputs)), name=name, **kwargs)
         self.encoder = encoder
@@ -205,7 +226,10 @@ class Generator(keras.Model):
         self._config = config
 
     def encode(self, images, training: bool = False) -> list:
-        """Run the encoder: ``[skip features..., latent code]`` (always a list)."""
+        """Run the encoder: ``[skip features..., latent code]`` (always a list).
+
+        With ``residual_output`` the input (or the FC layers' image) comes first.
+        """
         features = self.encoder(images, training=training)
         return features if isinstance(features, (list, tuple)) else [features]
 
@@ -250,12 +274,15 @@ def _build_encoder(blocks: ConvBlocks, input_shape: tuple, options: dict):
     activation = options["encoder_activation"] or options["activation"]
     inputs = keras.Input(shape=input_shape, name="image")
     x = blocks.gaussian_noise(inputs, options["input_noise"], name="input_noise")
+    added = [inputs]  # float32: a 16-bit copy would round the output it is added to
     if options["input_fc_layers"]:
         fc_shape = options["fc_shape"]
         x = keras.layers.Flatten(dtype=blocks.dtype, name="fc_flatten")(x)
         for index in range(options["input_fc_layers"]):
             x = _dense(blocks, math.prod(fc_shape), options["fc_activation"], f"fc{index}")(x)
         x = keras.layers.Reshape(tuple(fc_shape), dtype=blocks.dtype, name="fc_reshape")(x)
+        added = [x]
+    added = added if options["residual_output"] else []
     if options["stem_kernel"] is not None:
         x = blocks.conv_block(
             x, channels[0], kernel_size=options["stem_kernel"], activation=activation, name="stem"
@@ -277,7 +304,7 @@ def _build_encoder(blocks: ConvBlocks, input_shape: tuple, options: dict):
     if options["bottleneck_fc"]:
         x = keras.layers.Flatten(dtype=blocks.dtype, name="latent_flatten")(x)
         x = _dense(blocks, options["bottleneck_fc"], options["fc_activation"], "latent_fc")(x)
-    outputs = [skip for skip in skips if skip is not None] + [x]
+    outputs = added + [skip for skip in skips if skip is not None] + [x]
     return keras.Model(inputs, outputs, name="encoder")
 
 
@@ -297,7 +324,8 @@ def _build_decoder(blocks: ConvBlocks, encoder: keras.Model, latent_shape: tuple
         keras.Input(shape=tensor.shape[1:], name=f"feature{index}")
         for index, tensor in enumerate(encoder.outputs)
     ]
-    skips, x = inputs[:-1], inputs[-1]
+    residual = inputs[0] if options["residual_output"] else None
+    skips, x = inputs[1 if residual is not None else 0 : -1], inputs[-1]
     x = blocks.gaussian_noise(x, options["latent_noise"], name="latent_noise")
     if options["bottleneck_fc"]:
         x = _dense(blocks, math.prod(latent_shape), options["fc_activation"], "latent_expand")(x)
@@ -315,17 +343,21 @@ def _build_decoder(blocks: ConvBlocks, encoder: keras.Model, latent_shape: tuple
         x = blocks.conv(
             x, output_channels, options["stem_kernel"], dtype="float32", name="head_conv"
         )
-        x = blocks.activate(x, out_activation, dtype="float32", name="output")
     else:
         x = blocks.up(
             x,
             output_channels,
             up,
             norm="none",
-            activation=out_activation,
+            activation=out_activation if residual is None else "none",
             output_dtype="float32",
             name="head",
         )
+    if residual is not None:
+        residual = keras.layers.Activation("linear", dtype="float32", name="residual")(residual)
+        x = keras.layers.Add(dtype="float32", name="residual_add")([x, residual])
+    if options["stem_kernel"] is not None or residual is not None:
+        x = blocks.activate(x, out_activation, dtype="float32", name="output")
     return keras.Model(inputs, x, name="decoder")
 
 

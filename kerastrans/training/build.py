@@ -47,6 +47,8 @@ def generator_options(config: GeneratorConfig) -> dict[str, Any]:
     options = dataclasses.asdict(config)
     for key in ("depth", "base_channels", "max_channels"):
         del options[key]
+    if options["residual_output"] is None:  # the model's own default
+        del options["residual_output"]
     return {"channels": config.channels, **options}
 
 
@@ -189,7 +191,11 @@ def _reconstruction(config: Config, generator: dict, discriminator: dict, argume
             "dataset's metadata), got None"
         )
     if model.kind == "fbp-unet":
-        network = {"unet": generator, "filter_type": model.fbp_filter}
+        network = {
+            "unet": generator,
+            "filter_type": model.fbp_filter,
+            "frequency_scaling": model.fbp_frequency_scaling,
+        }
     else:
         network = {
             "iterations": model.iterations,
@@ -210,7 +216,7 @@ def _reconstruction(config: Config, generator: dict, discriminator: dict, argume
 
 
 def _fbp_init(config: Config) -> dict[str, Any] | None:
-    """AUTOMAP's ``fbp_init`` option from the config (geometry, windows, filter)."""
+    """AUTOMAP's ``fbp_init`` option from the config (geometry, windows, filter, cut-off)."""
     model = config.model
     if not model.fbp_init:
         return None
@@ -225,6 +231,7 @@ def _fbp_init(config: Config) -> dict[str, Any] | None:
         "sinogram_window": sinogram_window,
         "image_window": image_window,
         "filter_type": model.fbp_filter,
+        "frequency_scaling": model.fbp_frequency_scaling,
     }
 
 

@@ -76,7 +76,8 @@ def test_automap_saves_and_loads_from_its_own_config(trained, tmp_path):
     )
 
 
-def test_fbp_init_starts_the_domain_transform_at_windowed_fbp():
+@pytest.mark.parametrize("frequency_scaling", [None, 0.6])
+def test_fbp_init_starts_the_domain_transform_at_windowed_fbp(frequency_scaling):
     from kerastrans.tomo.geometry import GeometrySpec
     from kerastrans.tomo.operators import apply_batch, fbp_reconstruct, ray_transform
     from kerastrans.tomo.phantoms import shepp_logan
@@ -89,16 +90,45 @@ def test_fbp_init_starts_the_domain_transform_at_windowed_fbp():
         (16, 16, 1),
         fc_layers=2,
         fc_activation="none",
-        fbp_init={"geometry": spec.to_dict(), **windows},
+        fbp_init={"geometry": spec.to_dict(), **windows}
+        | ({} if frequency_scaling is None else {"frequency_scaling": frequency_scaling}),
         refinement={"channels": (4,)},
     )
     sinogram = apply_batch(ray_transform(spec, impl="astra_cpu"), shepp_logan((16, 16)))
     encoder = model.generator.encoder
     transform = keras.Model(encoder.input, encoder.get_layer("fc_reshape").output)
     got = transform(((sinogram / 10.0) - 1.0)[None, ..., None]).numpy()[0, ..., 0]
-    want = (fbp_reconstruct(sinogram, spec, filter_type="Hann") + 0.5) - 1.0
+    scaling = 1.0 if frequency_scaling is None else frequency_scaling
+    want = fbp_reconstruct(sinogram, spec, filter_type="Hann", frequency_scaling=scaling) - 0.5
     np.testing.assert_allclose(got, want, atol=1e-4)
     assert model.get_config()["fbp_init"]["geometry"] == spec.to_dict()
+    # The convolutions add a correction that starts at zero: the untrained model is FBP.
+    whole = model.generator(((sinogram / 10.0) - 1.0)[None, ..., None]).numpy()[0, ..., 0]
+    np.testing.assert_allclose(whole, want, atol=1e-4)
+
+
+def test_fbp_init_without_the_residual_correction_is_not_fbp_until_trained():
+    from kerastrans.tomo.geometry import GeometrySpec
+
+    spec = GeometrySpec((16, 16), num_angles=6)
+    windows = {"sinogram_window": {"base": 0.0, "range": 20.0},
+               "image_window": {"base": -0.5, "range": 2.0}}  # fmt: skip
+    fbp_init = {"geometry": spec.to_dict(), **windows}
+    models = {
+        residual: Automap((6, 25, 1), (16, 16, 1), fc_layers=1, fc_activation="none",
+                          fbp_init=fbp_init, refinement={"channels": (4,), "residual_output": residual})
+        for residual in (True, False)
+    }  # fmt: skip
+    sinogram = np.random.default_rng(0).uniform(-1, 1, (1, 6, 25, 1)).astype("float32")
+    outputs = {}
+    for residual, model in models.items():
+        encoder = model.generator.encoder
+        transform = keras.Model(encoder.input, encoder.get_layer("fc_reshape").output)
+        outputs[residual] = (transform(sinogram).numpy(), model.generator(sinogram).numpy())
+    np.testing.assert_allclose(outputs[True][1], outputs[True][0], atol=1e-5)
+    assert np.abs(outputs[False][1] - outputs[False][0]).max() > 1e-2
+    restored = Automap.from_config(models[True].get_config())
+    assert restored.generator.get_config()["residual_output"] is True
 
 
 def test_fbp_init_needs_a_linear_domain_transform():

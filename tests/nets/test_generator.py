@@ -85,6 +85,55 @@ def test_fc_layers_before_the_convolutions_map_the_input_onto_fc_shape():
         Generator((None, None, 1), 1, channels=(4,), input_fc_layers=1)
 
 
+def test_residual_output_adds_the_fc_image_to_the_convolutions_output():
+    net = Generator(
+        (6, 10, 1), 1, channels=(4, 8), stem_kernel=3, input_fc_layers=1, fc_shape=(8, 8, 1),
+        out_activation="none", residual_output=True, norm="none",
+    )  # fmt: skip
+    inputs = np.random.default_rng(0).normal(size=(2, 6, 10, 1)).astype("float32")
+    features = net.encode(inputs)
+    fc_image = keras.Model(net.encoder.input, net.encoder.get_layer("fc_reshape").output)
+    np.testing.assert_allclose(features[0], fc_image(inputs), rtol=1e-6)
+    # The correction starts at zero: the untrained network outputs the FC image.
+    np.testing.assert_allclose(ops.convert_to_numpy(net(inputs)), features[0], rtol=1e-6)
+    head = net.decoder.get_layer("head_conv")
+    rng = np.random.default_rng(1)
+    head.set_weights([rng.normal(size=w.shape).astype("float32") for w in head.get_weights()])
+    corrected = ops.convert_to_numpy(net(inputs))
+    assert np.abs(corrected - features[0]).max() > 1e-3
+    # Output = FC image + the last convolution's output (the same network without the add).
+    plain_head = keras.Model(net.decoder.inputs, net.decoder.get_layer("head_conv").output)
+    np.testing.assert_allclose(corrected, features[0] + plain_head(features), rtol=1e-5, atol=1e-5)
+    assert Generator.from_config(net.get_config()).get_config()["residual_output"] is True
+
+
+@pytest.mark.parametrize("stem_kernel", [3, None])
+def test_residual_output_adds_the_float32_input_under_mixed_precision(stem_kernel):
+    with precision_scope("mixed_bfloat16"):
+        net = Generator(
+            (16, 16, 1), 1, channels=(4, 8), stem_kernel=stem_kernel, out_activation="none",
+            residual_output=True,
+        )  # fmt: skip
+    # The correction starts at zero. Values that bfloat16 (8 significant bits) would round: 1 + 2**-12 is not one of them.
+    inputs = np.full((1, 16, 16, 1), 1.0 + 2.0**-12, np.float32)
+    outputs = ops.convert_to_numpy(net(inputs))
+    assert outputs.dtype == np.float32
+    np.testing.assert_array_equal(outputs, inputs)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"input_fc_layers": 1, "fc_shape": (8, 8, 2)}, "adds the FC image to the output, so it"),
+        ({"input_shape": (8, 8, 3)}, "adds the input to the output, so it needs 1 channels"),
+    ],
+)
+def test_residual_output_needs_as_many_channels_as_the_output(options, message):
+    options = {"input_shape": (8, 8, 1), "channels": (4,), "residual_output": True, **options}
+    with pytest.raises(ValueError, match=message):
+        Generator(output_channels=1, **options)
+
+
 def test_noise_and_dropout_act_in_training_only():
     net = Generator((32, 32, 1), 1, channels=(8, 16), input_noise=0.2, dropout=0.5, seed=1)
     inference = [ops.convert_to_numpy(net(IMAGES, training=False)) for _ in range(2)]

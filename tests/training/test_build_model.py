@@ -78,3 +78,16 @@ def test_automap_maps_fixed_shapes_with_its_refinement():
 def test_shapes_are_required():
     with pytest.raises(ValueError, match=r"model.input_shape and model.output_shape must be set"):
         build_model(Config())
+
+
+@pytest.mark.parametrize(
+    ("kind", "overrides", "residual"),
+    [
+        ("pix2pix", {}, False),
+        ("pix2pix", {"model.generator.residual_output": True}, True),
+        ("automap", {"model.fc_layers": 1}, False),
+    ],
+)
+def test_residual_output_reaches_the_generator_only_when_asked(kind, overrides, residual):
+    config = _config(kind, **{"model.generator.out_activation": "none", **overrides})
+    assert build_model(config).generator.get_config()["residual_output"] is residual
