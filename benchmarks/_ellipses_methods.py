@@ -9,10 +9,9 @@ on the train split and validate on the first validation images.
 The learned methods keep what they build under ``settings.work``:
 
 - ``datasets/sinogram-<n>``: the first ``n`` train samples of the protocol,
-  noisy sinogram -> phantom (AUTOMAP), plus the first validation samples;
-- ``datasets/fbp-<n>-hann<s>``: the same samples, FBP image (Hann filter,
-  frequency scaling ``s`` tuned on validation) -> phantom (the U-Nets),
-  computed from the stored sinograms;
+  noisy sinogram -> phantom, plus the first validation samples: every
+  network takes sinograms (``kerastrans fit --model automap | fbp-unet | lgd
+  | lpd``; the FBP of fbp-unet and AUTOMAP's start use the tuned cut-off);
 - ``runs/<method>-<n>``: one `kerastrans.training.fit` run per method,
   trained through ``_training.train``, so a re-run reuses the datasets,
   resumes an interrupted run and reuses a finished one; asking for more
@@ -50,16 +49,14 @@ __all__ = [
     "fbp_method",
     "fbp_unet_adversarial_method",
     "fbp_unet_method",
+    "lgd_method",
+    "lpd_method",
 ]
 
 #: Window of the targets of every network, ``(base, range)`` in phantom units: [-0.1, 1.1]
 #: -> [-1, 1], so that the background (0) and the brightest ellipse (1) lie inside the
 #: range of the U-Net's tanh output instead of at its asymptotes.
 TARGET_WINDOW = (-0.1, 1.2)
-#: Window of the U-Nets' FBP inputs: [-0.5, 1.5] holds FBP's under- and overshoots.
-FBP_WINDOW = (-0.5, 2.0)
-#: FBP images per call when the FBP dataset is computed from the sinograms.
-_FBP_CHUNK = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,11 +67,14 @@ class Budget:
         steps: Optimizer steps (rounded up to whole epochs of `Settings.steps_per_epoch`).
         batch_size: Images per step.
         learning_rate: Initial Adam rate of the network, decayed by a cosine to 0.
+        beta_1: Adam's first-moment decay (0.5 as for GANs; 0.9 for the unrolled
+            networks, as Adler & Oktem train them).
     """
 
     steps: int
     batch_size: int
     learning_rate: float
+    beta_1: float = 0.5
 
 
 #: Default budgets: a short run (`ellipses.py` documents the long one). Step times differ
@@ -82,9 +82,13 @@ class Budget:
 #: step of 32, the U-Net ~0.35 s per step of 8 and ~0.49 s with the PatchGAN (progress bar);
 #: on a loaded Intel Xeon, 1.5 s and 1.1 s (validation included).
 BUDGETS = {
-    "automap": Budget(steps=400, batch_size=32, learning_rate=1e-3),
+    # AUTOMAP starts at FBP: Adam moves every one of its 90 M FC weights by about the rate
+    # at first, so the rate is kept well below the FBP weights (mean |w| 0.013).
+    "automap": Budget(steps=400, batch_size=32, learning_rate=2e-5, beta_1=0.9),
     "fbp+unet": Budget(steps=800, batch_size=8, learning_rate=1e-3),
     "fbp+unet+adv": Budget(steps=500, batch_size=8, learning_rate=1e-3),
+    "lgd": Budget(steps=800, batch_size=4, learning_rate=1e-3, beta_1=0.9),
+    "lpd": Budget(steps=800, batch_size=4, learning_rate=1e-3, beta_1=0.9),
 }
 
 
@@ -185,15 +189,16 @@ def fbp_method(data: Data, settings: Settings) -> Result:
 
 
 def automap_method(data: Data, settings: Settings) -> Result:
-    """AUTOMAP: one fully connected layer (sinogram -> 128 x 128, tanh), then two 5 x 5 convs.
+    """AUTOMAP started at FBP: one linear FC layer (sinogram -> 128 x 128) plus a conv correction.
 
     The reference code's approach (FC layers, then convolutions on their
-    output). One FC layer of 30 x 183 x 128 x 128 = 90 M weights is what the
-    2-core CPU can train in minutes (two, 358 M weights, need 5.3 GiB and four
-    times the time per step); the refinement is a 32-channel 5 x 5
-    convolution and a 5 x 5 convolution to the image, linear output, L2 loss.
-    The sinogram window is centred on the train split's mean value and holds
-    its whole range (centred inputs train the FC layer faster).
+    output), made the best it can be on this budget: the FC layer starts as
+    the tuned FBP's dense matrix (``kerastrans fit --model automap`` with
+    ``model.fbp_init=true``: 30 x 183 x 128 x 128 = 90 M weights, linear) and
+    the convolutions (a 5 x 5 convolution to 32 channels and one to the
+    image) add a correction that starts at zero, so training starts at FBP
+    quality. L2 loss. The sinogram window is centred on the train split's
+    mean value and holds its whole range.
     """
     from kerastrans.models import automap_memory_estimate
 
@@ -201,6 +206,9 @@ def automap_method(data: Data, settings: Settings) -> Result:
     model = ModelConfig(
         kind="automap",
         fc_layers=1,
+        fc_activation="none",
+        fbp_init=True,
+        fbp_frequency_scaling=data.fbp_tuning.frequency_scaling,
         generator={"base_channels": 32, "max_channels": 32, "residual_blocks": 0},
     )
     input_window = _centred_window(dataset)
@@ -212,6 +220,7 @@ def automap_method(data: Data, settings: Settings) -> Result:
         {
             "fc_parameters": estimate.parameters,
             "fc_memory_gib": estimate.bytes / 2**30,
+            "frequency_scaling": data.fbp_tuning.frequency_scaling,
             "sinogram_window_low": input_window.low,
             "sinogram_window_high": input_window.high,
         }
@@ -220,13 +229,32 @@ def automap_method(data: Data, settings: Settings) -> Result:
 
 
 def fbp_unet_method(data: Data, settings: Settings) -> Result:
-    """FBP + U-Net: the pix2pix generator (U-Net, 4 levels, 32-256 channels) on tuned FBP, L1."""
-    return _fbp_unet("fbp+unet", data, settings, {"l1": 100.0, "adversarial": 0.0})
+    """FBP + U-Net (``kerastrans fit --model fbp-unet``): sinogram in, image out, L2.
+
+    The tuned FBP inside the network, then the U-Net (4 levels, 32-256
+    channels) of pix2pix.
+    """
+    return _fbp_unet("fbp+unet", data, settings, {})
 
 
 def fbp_unet_adversarial_method(data: Data, settings: Settings) -> Result:
-    """The same U-Net with pix2pix's conditional PatchGAN: L1 x 100 + adversarial x 1."""
-    return _fbp_unet("fbp+unet+adv", data, settings, {"l1": 100.0, "adversarial": 1.0})
+    """The same with a PatchGAN on the images: L1 x 100 + adversarial x 1 (pix2pix's weights)."""
+    return _fbp_unet("fbp+unet+adv", data, settings, {"l1": 100.0, "l2": 0.0, "adversarial": 1.0})
+
+
+def lpd_method(data: Data, settings: Settings) -> Result:
+    """Learned primal-dual (``kerastrans fit --model lpd``): sinogram in, image out, L2.
+
+    Adler & Oktem's network: 10 unrolled iterations, primal and dual memory 5,
+    3-layer CNNs of 32 channels with PReLU, zero initial image, the ray
+    transform (TF sparse matrix) normalised by its norm.
+    """
+    return _unrolled("lpd", data, settings)
+
+
+def lgd_method(data: Data, settings: Settings) -> Result:
+    """Learned gradient descent (``kerastrans fit --model lgd``): 10 iterations, memory 5, L2."""
+    return _unrolled("lgd", data, settings)
 
 
 #: Methods run by the benchmark, by row name, in the order of the table.
@@ -235,6 +263,8 @@ METHODS: dict[str, Callable[[Data, Settings], Result]] = {
     "automap": automap_method,
     "fbp+unet": fbp_unet_method,
     "fbp+unet+adv": fbp_unet_adversarial_method,
+    "lgd": lgd_method,
+    "lpd": lpd_method,
 }
 
 
@@ -243,13 +273,25 @@ METHODS: dict[str, Callable[[Data, Settings], Result]] = {
 
 
 def _fbp_unet(name: str, data: Data, settings: Settings, losses: dict) -> Result:
-    dataset = _fbp_dataset(data, settings)
-    augment = {"flip_left_right": True, "flip_up_down": True}
-    model = ModelConfig(kind="pix2pix")
-    config = _config(name, dataset, settings, model, losses, Window(*FBP_WINDOW), augment)
-    result = _learned(name, config, data.test_fbp, settings)
-    result.extra["frequency_scaling"] = data.fbp_tuning.frequency_scaling
+    dataset = _sinogram_dataset(data, settings)
+    scaling = data.fbp_tuning.frequency_scaling
+    model = ModelConfig(kind="fbp-unet", fbp_frequency_scaling=scaling)
+    # No flips: the pipeline would flip sinogram and phantom alike, which breaks the pairs.
+    config = _config(name, dataset, settings, model, losses, _centred_window(dataset), {})
+    result = _learned(name, config, data.test_inputs, settings)
+    result.extra["frequency_scaling"] = scaling
     return result
+
+
+def _unrolled(name: str, data: Data, settings: Settings) -> Result:
+    dataset = _sinogram_dataset(data, settings)
+    model = ModelConfig(kind=name, iterations=10, unrolled_channels=32, initial="zeros")
+    return _learned(
+        name,
+        _config(name, dataset, settings, model, {}, _centred_window(dataset), augment={}),
+        data.test_inputs,
+        settings,
+    )
 
 
 def _config(
@@ -280,6 +322,7 @@ def _config(
             epochs=-(-budget.steps // steps_per_epoch),
             steps_per_epoch=steps_per_epoch,
             g_learning_rate=budget.learning_rate,
+            beta_1=budget.beta_1,
             schedule={"kind": "cosine"},
             checkpoint_every=steps_per_epoch,
             grid_images=2,
@@ -305,6 +348,7 @@ def _learned(name: str, config: Config, test_inputs: np.ndarray, settings: Setti
         "steps": steps,
         "batch_size": run.config.data.batch_size,
         "ms_per_step": 3.6e6 * hours / steps,  # validation, checkpoints and tracing included
+        "precision": run.config.model.precision,
         "parameters": run.model.generator.count_params(),
     }
     return Result(reconstructions, extra)
@@ -333,33 +377,6 @@ def _sinogram_dataset(data: Data, settings: Settings) -> Path:
     }
     path = settings.work / "datasets" / f"sinogram-{n}"
     return build_dataset(path, splits, metadata, "dival ellipses: noisy sinogram -> phantom")
-
-
-def _fbp_dataset(data: Data, settings: Settings) -> Path:
-    """Tuned FBP image -> phantom, computed from the samples of `_sinogram_dataset`."""
-    source = _sinogram_dataset(data, settings)
-    scaling = data.fbp_tuning.frequency_scaling
-    splits = {split: _fbp_records(data, source, split) for split in ("train", "validation")}
-    metadata = {
-        "source": source.name,
-        "fbp": {"filter": "Hann", "frequency_scaling": scaling, "tuned_on": "validation"},
-        "units": {"input": "phantom value (FBP)", "target": "phantom value"},
-    }
-    path = settings.work / "datasets" / f"fbp-{settings.train_images}-hann{scaling:.2f}"
-    return build_dataset(path, splits, metadata, "dival ellipses: tuned FBP -> phantom")
-
-
-def _fbp_records(data: Data, source: Path, split: str) -> Iterator[dict]:
-    """The examples of ``split`` of the sinogram dataset ``source`` with FBP images as inputs."""
-    import tensorflow_datasets as tfds
-
-    from kerastrans.data.records import load_builder
-
-    stored = load_builder(source).as_dataset(split=split, shuffle_files=False)
-    for chunk in tfds.as_numpy(stored.batch(_FBP_CHUNK)):
-        images = data.fbp(chunk["input"][..., 0])
-        for image, target, key in zip(images, chunk["target"], chunk["id"], strict=True):
-            yield {"input": image[..., None], "target": target, "id": key.decode()}
 
 
 def _records(inputs: np.ndarray, targets: np.ndarray) -> Iterator[dict]:

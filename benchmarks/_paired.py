@@ -80,12 +80,17 @@ REAL = "real-ct "
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
-    """How each run trains: ``epochs x steps_per_epoch`` steps of ``batch_size`` crops."""
+    """How each run trains: ``epochs x steps_per_epoch`` steps of ``batch_size`` crops.
+
+    ``residual``: the U-Net adds its input to its output (linear output): it
+    learns the correction of the input (``model.generator.residual_output``).
+    """
 
     epochs: int
     steps_per_epoch: int
     batch_size: int
     crop: int
+    residual: bool = False
 
     @property
     def steps(self) -> int:
@@ -124,11 +129,20 @@ def real_ct(size: int) -> Iterator[tuple[str, np.ndarray, tuple[float, float]]]:
     yield from real_ct_slices([name for files in FILES.values() for name in files], size)
 
 
-def pix2pix_config(dataset: Path, settings: TrainSettings, losses: Mapping[str, float]) -> Config:
-    """The `kerastrans.config.Config` of one run on ``dataset`` (see the module docstring)."""
-    from kerastrans.config import Config, DataConfig, TrainingConfig, Window
+def pix2pix_config(
+    dataset: Path,
+    settings: TrainSettings,
+    losses: Mapping[str, float],
+    precision: str = "auto",
+) -> Config:
+    """The `kerastrans.config.Config` of one run on ``dataset`` (see the module docstring).
+
+    ``precision``: ``model.precision`` (``"auto"``: mixed bfloat16 where the CPU has it).
+    """
+    from kerastrans.config import Config, DataConfig, ModelConfig, TrainingConfig, Window
 
     window = Window(*WINDOW)
+    generator = {"residual_output": True, "out_activation": "none"} if settings.residual else {}
     return Config(
         data=DataConfig(
             dataset=str(Path(dataset).resolve()),
@@ -140,6 +154,7 @@ def pix2pix_config(dataset: Path, settings: TrainSettings, losses: Mapping[str, 
             crop=(settings.crop, settings.crop),
             seed=0,
         ),
+        model=ModelConfig(generator=generator, precision=precision),
         training=TrainingConfig(
             epochs=settings.epochs,
             steps_per_epoch=settings.steps_per_epoch,
@@ -213,8 +228,9 @@ def score_runs(
         The `Scores`: rows ``[baseline, *runs]`` per group, the real slices'
         prefixed `REAL`, each with ``psnr``, ``ssim``, ``rmse_hu``,
         ``n_test``; the models' also with ``gain_db`` (PSNR over the input),
-        ``train_hours``, ``train_steps`` and ``ms_per_step`` (wall time of a
-        training step, validation included). Panels: the first example of each
+        ``train_hours``, ``train_steps``, ``ms_per_step`` (wall time of a
+        training step, validation included) and ``precision`` (the one the
+        run trained in, as its ``config.yaml`` records it). Panels: the first example of each
         group, input, each model's output and the target.
     """
     reports = _evaluate_runs(runs)
@@ -231,6 +247,7 @@ def score_runs(
                 "train_hours": hours,
                 "train_steps": steps,
                 "ms_per_step": 3.6e6 * hours / steps,
+                "precision": _precision(runs[name][0]),
                 **(model_keys or {}),
             })  # fmt: skip
         groups.append(rows)
@@ -239,6 +256,13 @@ def score_runs(
         for split, group in zip(SPLITS, ("held-out phantom", "real CT"), strict=True)
     ]
     return Scores(*groups, panels)
+
+
+def _precision(run_dir: Path) -> str:
+    """The precision a run trained in (``auto`` resolved when the run started)."""
+    from kerastrans.config import load_config
+
+    return load_config(Path(run_dir) / "config.yaml").model.precision
 
 
 def _sample_images(reports: Mapping[str, Any], baseline: str) -> dict[str, np.ndarray]:
@@ -359,7 +383,7 @@ def _plot(
 def parse_arguments(
     name: str, description: str, full: Any, quick: Any, argv: Sequence[str] | None
 ) -> tuple[Any, Path, bool]:
-    """Parse ``--work``, ``--quick``, ``--epochs`` and ``--train-images``.
+    """Parse ``--work``, ``--quick``, ``--epochs``, ``--train-images``, ``--crop``, ``--residual``.
 
     Args:
         name: The benchmark's name (default work folder ``benchmarks/work/<name>``).
@@ -388,9 +412,26 @@ def parse_arguments(
         default=full.phantoms[0],
         help=f"training phantoms (default {full.phantoms[0]}; another number needs another --work)",
     )
+    parser.add_argument(
+        "--crop",
+        type=int,
+        default=full.train.crop,
+        help=f"side of the training crops in pixels (default {full.train.crop}; at most the "
+        "image size, which trains on whole images)",
+    )
+    parser.add_argument(
+        "--residual",
+        action="store_true",
+        help="the U-Nets learn a correction of their input (residual output, linear)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
+        quick = dataclasses.replace(
+            quick, train=dataclasses.replace(quick.train, residual=args.residual)
+        )
         return quick, Path(f"{args.work}-quick"), True
-    train = dataclasses.replace(full.train, epochs=args.epochs)
+    train = dataclasses.replace(
+        full.train, epochs=args.epochs, crop=args.crop, residual=args.residual
+    )
     phantoms = (args.train_images, *full.phantoms[1:])
     return dataclasses.replace(full, phantoms=phantoms, train=train), args.work, False

@@ -1,22 +1,11 @@
 """``benchmarks/_common.py``: how the results JSON describes the machine."""
 
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def common():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import _common
-
-        yield _common
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+def common(benchmark):
+    return benchmark("_common")
 
 
 def _cpuinfo(tmp_path, flags):

@@ -1,11 +1,6 @@
 """``benchmarks/_flops.py``: the train step's FLOPs counted from the layers."""
 
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 # Hand count of the tiny network below, per image (MACs = multiply-accumulates):
 #   conv 3x3, 3 -> 4, 'same' on 8x8:         8*8 positions * 9 * 3 * 4 = 6912
@@ -19,14 +14,8 @@ BATCH = 2
 
 
 @pytest.fixture(scope="module")
-def flops():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import _flops
-
-        yield _flops
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+def flops(benchmark):
+    return benchmark("_flops")
 
 
 def _tiny_keras_network():

@@ -1,22 +1,11 @@
 """``benchmarks/train_step.py``: rows, ratios and peak fractions from fake timings."""
 
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def train_step():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import train_step
-
-        yield train_step
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+def train_step(benchmark):
+    return benchmark("train_step")
 
 
 def _run_rows():

@@ -1,0 +1,56 @@
+"""Verdicts of ``benchmarks/ellipses.py`` and ``benchmarks/lowdose.py`` from made-up rows."""
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def ellipses(benchmark):
+    return benchmark("ellipses")
+
+
+@pytest.fixture(scope="module")
+def lowdose(benchmark):
+    return benchmark("lowdose")
+
+
+def _row(method, psnr):
+    return {"method": method, "psnr_first100": psnr, "ssim_first100": 0.9, "psnr": psnr - 0.1,
+            "ssim": 0.9, "n_test": 1000}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("psnr", "state"),
+    [(31.2, "goal: at least 31.0 dB: met"), (30.9, "goal: at least 31.0 dB: NOT met")],
+)
+def test_lpd_is_judged_against_31_db_not_the_published_32_27(ellipses, psnr, state):
+    (line,) = ellipses.verdicts([_row("lpd", psnr)])
+    assert f"vs published learned primal-dual 32.27 dB / 0.940 ({psnr - 32.27:+.2f} dB" in line
+    assert line.endswith(f"{state})")
+
+
+@pytest.mark.parametrize(("psnr", "state"), [(30.31, "met"), (30.29, "NOT met")])
+def test_lgd_must_beat_the_published_figure_whose_ssim_is_not_given(ellipses, psnr, state):
+    (line,) = ellipses.verdicts([_row("lgd", psnr)])
+    assert "vs published learned gradient descent 30.30 dB (" in line
+    assert line.endswith(f"goal: above learned gradient descent: {state})")
+
+
+def test_rows_without_a_published_figure_get_no_verdict(ellipses):
+    assert ellipses.verdicts([_row("fbp+unet+adv", 28.0)]) == []
+
+
+def _lowdose_rows(auto_psnr, float32_psnr):
+    return [
+        {"method": "low-dose input", "psnr": 27.8},
+        {"method": "pix2pix-l1", "psnr": auto_psnr, "precision": "mixed_bfloat16",
+         "ms_per_step": 300.0},
+        {"method": "pix2pix-l1-float32", "psnr": float32_psnr, "precision": "float32",
+         "ms_per_step": 450.0},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("gap", "state"), [(0.15, "met"), (-0.19, "met"), (0.25, "NOT met")])
+def test_float32_row_must_land_within_0_2_db_of_the_auto_row(lowdose, gap, state):
+    line = lowdose.precision_verdict(_lowdose_rows(31.0 + gap, 31.0))
+    assert line.startswith("precision: pix2pix-l1 in mixed_bfloat16 ")
+    assert f"vs float32 31.00 dB (450 ms/step): {gap:+.2f} dB; goal within 0.2 dB: {state}" in line
