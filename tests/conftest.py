@@ -1,4 +1,7 @@
-"""Fixtures shared by every test folder: the ``kerastrans`` command line in its own process."""
+"""Fixtures shared by every test folder.
+
+The ``kerastrans`` command line in its own process, and the benchmark scripts.
+"""
 
 from __future__ import annotations
 
@@ -50,3 +53,21 @@ def run_cli():
     """Factory: ``run_cli(args, env=None)`` runs ``kerastrans ARGS`` with stdout and stderr
     piped (not terminals); returns the `subprocess.CompletedProcess` (text)."""
     return _run
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    """``benchmark(name)`` imports ``benchmarks/<name>.py``.
+
+    The scripts import each other as top-level modules, so their folder is on
+    the path while the test module runs.
+    """
+    import importlib
+    from pathlib import Path
+
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        yield importlib.import_module
+    finally:
+        sys.path.remove(folder)
