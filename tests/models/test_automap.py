@@ -115,8 +115,10 @@ def test_fbp_init_without_the_residual_correction_is_not_fbp_until_trained():
                "image_window": {"base": -0.5, "range": 2.0}}  # fmt: skip
     fbp_init = {"geometry": spec.to_dict(), **windows}
     models = {
-        residual: Automap((6, 25, 1), (16, 16, 1), fc_layers=1, fc_activation="none",
-                          fbp_init=fbp_init, refinement={"channels": (4,), "residual_output": residual})
+        residual: Automap(
+            (6, 25, 1), (16, 16, 1), fc_layers=1, fc_activation="none", fbp_init=fbp_init,
+            refinement={"channels": (4,), "residual_output": residual},
+        )
         for residual in (True, False)
     }  # fmt: skip
     sinogram = np.random.default_rng(0).uniform(-1, 1, (1, 6, 25, 1)).astype("float32")

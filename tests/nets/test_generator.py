@@ -114,7 +114,7 @@ def test_residual_output_adds_the_float32_input_under_mixed_precision(stem_kerne
             (16, 16, 1), 1, channels=(4, 8), stem_kernel=stem_kernel, out_activation="none",
             residual_output=True,
         )  # fmt: skip
-    # The correction starts at zero. Values that bfloat16 (8 significant bits) would round: 1 + 2**-12 is not one of them.
+    # The correction starts at zero. bfloat16 (8 significant bits) would round 1 + 2**-12.
     inputs = np.full((1, 16, 16, 1), 1.0 + 2.0**-12, np.float32)
     outputs = ops.convert_to_numpy(net(inputs))
     assert outputs.dtype == np.float32
