@@ -1,0 +1,188 @@
+"""Where our train step spends its time: oneDNN primitives by kind, and what lies outside them.
+
+Runs our model's compiled train step (the architectures of ``train_step.py``)
+in a child process with ``ONEDNN_VERBOSE=1``: TensorFlow's oneDNN library then
+prints one line per primitive it executes, with its kind (convolution,
+batch_normalization, reorder, eltwise, ...), its implementation (e.g.
+``brg_conv_fwd:avx10_1_512_amx``), its propagation (forward, backward data,
+backward weights) and its milliseconds. The lines of ``--steps`` timed steps
+are summed per group and compared with the steps' wall time: the rest
+(``outside-onednn``) is what TensorFlow runs with its own kernels (Eigen:
+casts, element-wise ops, reductions, optimizer updates) and its overhead.
+Primitives may overlap in time (TensorFlow runs independent ops in parallel),
+so the groups can sum to more than the wall time; ``reorder`` is time spent
+converting layouts (weights into blocked formats, activations back), which
+the step would not need if it kept one layout.
+
+    python benchmarks/profile_step.py                        # pix2pix 1ch, mixed bfloat16
+    python benchmarks/profile_step.py --kind cyclegan --precision float32
+    python benchmarks/profile_step.py --width 8 --no-results  # a quick check
+
+Rows of ``benchmarks/results/profile_step.json``: ``step`` (median wall ms of
+the timed steps, verbose printing included), then one per group
+(``method`` = ``kind/propagation/implementation``) with ``ms`` per step,
+``calls`` per step and ``share`` of the step's wall time, largest first, and
+``outside-onednn``. The PNG draws the shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from _common import RESULTS, print_table, save_figure, write_results
+
+NAME = "profile_step"
+#: Markers the child prints around each timed step.
+BEGIN, END = "=== kerastrans step begin", "=== kerastrans step end"
+#: Groups smaller than this share of the step are summed into one ``other-onednn`` row.
+SMALL_SHARE = 0.005
+
+
+def child(kind: str, channels: int, precision: str, width: int, warmup: int, steps: int) -> None:
+    """Run the steps, printing the markers and each step's wall milliseconds."""
+    import numpy as np
+    import tensorflow as tf
+    import train_step
+
+    from kerastrans.precision import precision_scope
+
+    tf.config.threading.set_intra_op_parallelism_threads(train_step.threads())
+    with precision_scope(precision):
+        step = train_step.ours_step(kind, channels, width, jit=False)
+    rng = np.random.default_rng(0)
+    shape = (1, train_step.SIZE, train_step.SIZE, channels)
+    batch = tuple(tf.constant(rng.uniform(-1, 1, shape).astype("float32")) for _ in range(2))
+    for _ in range(warmup):
+        step(batch)
+    for _ in range(steps):
+        print(BEGIN, flush=True)
+        start = time.perf_counter()
+        step(batch)
+        print(f"{END} {1000 * (time.perf_counter() - start):.3f}", flush=True)
+
+
+def parse(lines: Iterable[str]) -> tuple[list[float], dict[str, list[float]]]:
+    """The steps' wall milliseconds and, per group, the milliseconds of each primitive call.
+
+    Only the ``exec`` lines between a begin and an end marker count. A group is
+    ``kind/propagation/implementation`` (propagation ``-`` where oneDNN has none).
+
+    >>> lines = [BEGIN, "onednn_verbose,v1,primitive,exec,cpu,reorder,jit:uni,undef,"
+    ...          "src dst,,,8x1,0.5", END + " 10.0"]
+    >>> parse(lines)
+    ([10.0], {'reorder/-/jit:uni': [0.5]})
+    """
+    walls, groups = [], collections.defaultdict(list)
+    inside = False
+    for line in lines:
+        if line.startswith(BEGIN):
+            inside = True
+        elif line.startswith(END):
+            inside = False
+            walls.append(float(line.split()[-1]))
+        elif inside and line.startswith("onednn_verbose,") and ",exec," in line:
+            fields = line.rstrip().split(",")
+            offset = fields.index("exec")
+            kind, implementation, propagation = fields[offset + 2 : offset + 5]
+            propagation = "-" if propagation == "undef" else propagation
+            groups[f"{kind}/{propagation}/{implementation}"].append(float(fields[-1]))
+    return walls, dict(groups)
+
+
+def profile_rows(walls: Sequence[float], groups: dict[str, list[float]]) -> list[dict]:
+    """Rows per step: the wall time, each group largest first, small ones and the rest.
+
+    >>> rows = profile_rows([10.0, 10.0], {"a/-/x": [3.0, 3.0], "b/-/y": [0.01]})
+    >>> [(r["method"], r["ms"]) for r in rows]
+    [('step', 10.0), ('a/-/x', 3.0), ('other-onednn', 0.005), ('outside-onednn', 6.995)]
+    """
+    count = len(walls)
+    wall = statistics.median(walls)
+    rows = [{"method": "step", "ms": round(wall, 3), "steps": count}]
+    small = {"method": "other-onednn", "ms": 0.0, "calls": 0.0}
+    inside = 0.0
+    for name, times in sorted(groups.items(), key=lambda item: -sum(item[1])):
+        ms, calls = sum(times) / count, len(times) / count
+        inside += ms
+        if ms / wall < SMALL_SHARE:
+            small["ms"] += ms
+            small["calls"] += calls
+            continue
+        rows.append({"method": name, "ms": round(ms, 3), "calls": calls, "share": ms / wall})
+    if small["calls"]:
+        rows.append({**small, "ms": round(small["ms"], 3), "share": small["ms"] / wall})
+    rest = max(wall - inside, 0.0)
+    rows.append({"method": "outside-onednn", "ms": round(rest, 3), "share": rest / wall})
+    for row in rows[1:]:
+        row["share"] = round(row["share"], 4)
+    return rows
+
+
+def plot(rows: Sequence[dict], title: str, path: Path) -> Path:
+    """Horizontal bars: each group's share of the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [row for row in rows if "share" in row]
+    figure, axis = plt.subplots(figsize=(9, 0.3 * len(shown) + 1.5), layout="constrained")
+    axis.barh(range(len(shown)), [100 * row["share"] for row in shown])
+    axis.set_yticks(range(len(shown)), [row["method"] for row in shown], fontsize=7)
+    axis.invert_yaxis()
+    axis.set_xlabel("% of the step's wall time")
+    axis.set_title(title, fontsize=9)
+    return save_figure(figure, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kind", choices=("pix2pix", "cyclegan"), default="pix2pix")
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument(
+        "--precision", choices=("float32", "mixed_bfloat16"), default="mixed_bfloat16"
+    )
+    parser.add_argument("--width", type=int, default=64, help="base channels (64)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps (3)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (5)")
+    parser.add_argument("--no-results", action="store_true", help="print only")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    case = (args.kind, args.channels, args.precision, args.width)
+    if args.child:
+        child(*case, args.warmup, args.steps)
+        return 0
+    command = [sys.executable, __file__, "--child", "--kind", args.kind, "--channels",
+               str(args.channels), "--precision", args.precision, "--width", str(args.width),
+               "--warmup", str(args.warmup), "--steps", str(args.steps)]  # fmt: skip
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", **os.environ, "ONEDNN_VERBOSE": "1"}
+    completed = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=True)
+    walls, groups = parse(completed.stdout.splitlines())
+    if not walls:
+        raise SystemExit("no timed step in the child's output: did it fail?")
+    if not groups:
+        raise SystemExit(
+            "no oneDNN line in the child's output: this TensorFlow does not use oneDNN here "
+            "(TF_ENABLE_ONEDNN_OPTS=0, or not an x86 build)"
+        )
+    rows = profile_rows(walls, groups)
+    print_table(rows, ["method", "ms", "calls", "share"])
+    title = f"{args.kind} {args.channels}ch, {args.precision}, width {args.width}, batch 1"
+    if not args.no_results:
+        plot(rows, title, RESULTS / f"{NAME}.png")
+        arguments = sys.argv[1:] if argv is None else list(argv)
+        print(write_results(NAME, " ".join(["python benchmarks/profile_step.py", *arguments]),
+                            rows))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
