@@ -29,6 +29,7 @@ matrix, its memory, its norm and the FBP filter are NumPy values built in
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from typing import Any
 
@@ -65,7 +66,11 @@ __all__ = [
 class SparseOperator:
     """``scale * M`` or ``scale * M^T`` for a sparse matrix ``M``, on channels-last batches.
 
-    Built by `tf_ray_transform`; not meant to be constructed directly.
+    Built by `tf_ray_transform`; not meant to be constructed directly. ``M``
+    is held as row blocks: TensorFlow's sparse-dense product runs on one
+    thread, and the blocks' products, independent of each other, run in
+    parallel inside a ``tf.function`` (``M x`` concatenates them, ``M^T y``
+    adds them).
 
     Attributes:
         geometry: The `GeometrySpec` whose matrix ``M`` is.
@@ -78,7 +83,7 @@ class SparseOperator:
     def __init__(
         self,
         geometry: GeometrySpec,
-        matrix: Any,
+        blocks: tuple[Any, ...],
         domain: Grid,
         range: Grid,
         *,
@@ -86,7 +91,7 @@ class SparseOperator:
         transposed: bool,
     ) -> None:
         self.geometry = geometry
-        self._matrix = matrix
+        self._blocks = tuple(blocks)
         self.domain = domain
         self.range = range
         self.scale = float(scale)
@@ -97,7 +102,7 @@ class SparseOperator:
         """The adjoint in ODL's weighted inner products; its ``.adjoint`` is this operator."""
         adjoint = SparseOperator(
             self.geometry,
-            self._matrix,
+            self._blocks,
             self.range,
             self.domain,
             scale=self.scale * self.range.weight / self.domain.weight,
@@ -121,7 +126,17 @@ class SparseOperator:
         # (batch, rows, cols, channels) -> (rows * cols, batch * channels): one sparse product.
         batch, channels = tf.shape(x)[0], tf.shape(x)[3]
         columns = tf.reshape(tf.transpose(x, (1, 2, 0, 3)), (-1, batch * channels))
-        product = tf.sparse.sparse_dense_matmul(self._matrix, columns, adjoint_a=self.transposed)
+        if self.transposed:  # M^T y = sum of M_i^T y_i over the row blocks M_i, y_i
+            rows = [block.shape[0] for block in self._blocks]
+            parts = tf.split(columns, rows, axis=0)
+            products = [
+                tf.sparse.sparse_dense_matmul(block, part, adjoint_a=True)
+                for block, part in zip(self._blocks, parts, strict=True)
+            ]
+            product = tf.add_n(products) if len(products) > 1 else products[0]
+        else:
+            products = [tf.sparse.sparse_dense_matmul(block, columns) for block in self._blocks]
+            product = tf.concat(products, axis=0) if len(products) > 1 else products[0]
         if self.scale != 1.0:
             product = product * self.scale
         out = tf.reshape(product, (*self.range.shape, batch, channels))
@@ -194,9 +209,8 @@ def tf_ray_transform(
     """
     check_memory(geometry, memory_budget)
     sampling = geometry_sampling(geometry)
-    return SparseOperator(
-        geometry, _sparse_tensor(geometry), sampling.image, sampling.sinogram, transposed=False
-    )
+    blocks = _sparse_blocks(geometry, _cores())
+    return SparseOperator(geometry, blocks, sampling.image, sampling.sinogram, transposed=False)
 
 
 def tf_fbp(
@@ -272,14 +286,37 @@ def dense_fbp_matrix(
     return matrix
 
 
+#: Most row blocks of an operator's matrix (one per core, up to this).
+MAX_BLOCKS = 8
+
+
+def _cores() -> int:
+    """Cores this process may run on (the blocks of a matrix: one per core, at most 8)."""
+    import os
+
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(count or 1, MAX_BLOCKS))
+
+
 @functools.lru_cache(maxsize=8)
-def _sparse_tensor(geometry: GeometrySpec) -> Any:
-    """The matrix of ``geometry`` as a ``tf.sparse.SparseTensor`` (cached: built once)."""
+def _sparse_blocks(geometry: GeometrySpec, count: int) -> tuple[Any, ...]:
+    """The matrix of ``geometry`` as ``count`` row blocks of about equal non-zeros (cached).
+
+    Each block is a ``tf.sparse.SparseTensor`` of some consecutive rows (all
+    columns); together they are the whole matrix.
+    """
     import tensorflow as tf
 
-    matrix = geometry_sampling(geometry).matrix.tocoo()
-    indices = np.stack([matrix.row, matrix.col], axis=1).astype(np.int64)
-    return tf.sparse.SparseTensor(indices, matrix.data, matrix.shape)
+    matrix = geometry_sampling(geometry).matrix.tocsr()
+    # Block edges: the first row at or after each multiple of nnz / count.
+    bounds = np.searchsorted(matrix.indptr, np.linspace(0, matrix.nnz, count + 1)[1:-1])
+    edges = [0, *sorted(set(int(b) for b in bounds) - {0, matrix.shape[0]}), matrix.shape[0]]
+    blocks = []
+    for start, stop in itertools.pairwise(edges):
+        block = matrix[start:stop].tocoo()
+        indices = np.stack([block.row, block.col], axis=1).astype(np.int64)
+        blocks.append(tf.sparse.SparseTensor(indices, block.data, block.shape))
+    return tuple(blocks)
 
 
 def _check_batch(x: Any, shape: tuple[int, int]) -> Any:

@@ -175,3 +175,25 @@ def test_dense_fbp_matrix_equals_the_operator():
     want = apply_batch(fbp(FAN, filter_type="Cosine", frequency_scaling=0.8), sinograms)
     got = (sinograms.reshape(len(sinograms), -1) @ matrix).reshape(want.shape)
     assert relative(got, want) < 1e-3
+
+
+@pytest.mark.parametrize("count", [2, 3, 7])
+def test_row_blocks_compute_what_the_whole_matrix_computes(count):
+    from kerastrans.tomo import tf_operators
+
+    blocks = tf_operators._sparse_blocks(FAN, count)
+    assert len(blocks) == count
+    assert sum(block.shape[0] for block in blocks) == FAN.sinogram_shape[0] * FAN.sinogram_shape[1]
+    whole = tf_ray_transform(FAN)
+    split = tf_operators.SparseOperator(FAN, blocks, whole.domain, whole.range, transposed=False)
+    rng = np.random.default_rng(3)
+    images = rng.random((3, *FAN.image_shape, 2), dtype=np.float32)
+    sinograms = rng.random((3, *FAN.sinogram_shape, 2), dtype=np.float32)
+    dense = system_matrix(FAN).toarray()
+    want = np.einsum("ij,bjc->bic", dense, images.reshape(3, -1, 2)).reshape(sinograms.shape)
+    for op in (split, tf.function(split)):
+        np.testing.assert_allclose(op(images).numpy(), want, rtol=1e-5, atol=1e-5)
+    for op in (split.adjoint, tf.function(split.adjoint)):
+        np.testing.assert_allclose(
+            op(sinograms).numpy(), whole.adjoint(sinograms).numpy(), rtol=1e-5, atol=1e-5
+        )
