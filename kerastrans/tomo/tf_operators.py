@@ -41,6 +41,7 @@ from kerastrans.tomo.matrix import (
     Grid,
     check_memory,
     fbp_filter,
+    filter_length,
     geometry_sampling,
     matrix_bytes,
     operator_norm,
@@ -154,7 +155,7 @@ class FilteredBackProjection:
     Attributes:
         back_projection: The `SparseOperator` applied after the filter.
         response: The filter on the rfft frequencies of the detector padded
-            to ``3 * det_shape - 2`` (float32 numpy array, see `fbp_filter`).
+            to `filter_length` (float32 numpy array, see `fbp_filter`).
         domain: `Grid` of the sinograms; ``range``: `Grid` of the images.
     """
 
@@ -170,8 +171,8 @@ class FilteredBackProjection:
 
         sinograms = _check_batch(sinograms, self.domain.shape)
         pixels = self.domain.shape[1]
-        # Zero-pad the detector to 3n - 2 (no wrap-around), filter in Fourier space, crop.
-        length = 3 * pixels - 2
+        # Zero-pad the detector to >= 3n - 2 (no wrap-around), filter in Fourier space, crop.
+        length = filter_length(pixels)
         lines = tf.transpose(sinograms, (0, 3, 1, 2))
         padded = tf.pad(lines, [[0, 0], [0, 0], [0, 0], [0, length - pixels]])
         spectrum = tf.signal.rfft(padded, fft_length=[length])
