@@ -27,10 +27,20 @@ SCRIPT = Path(__file__).with_name("multiworker_fit.py")
 TIMEOUT = 240  # seconds for the slowest process (TensorFlow start-up dominates)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        return sock.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free on every interface (TensorFlow's servers bind 0.0.0.0).
+
+    The sockets stay open until all are chosen, so the kernel cannot hand out one port twice
+    (two workers on one port failed with "Could not start gRPC server").
+    """
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _start(dataset, run_dir, strategy, tf_config=None) -> subprocess.Popen:
@@ -56,7 +66,7 @@ def _result(process: subprocess.Popen) -> dict:
 
 
 def test_two_workers_train_like_one_process_on_the_same_global_batch(paired_dataset, tmp_path):
-    cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
     workers = [
         _start(paired_dataset, tmp_path / "cluster", "multiworker",
                {"cluster": cluster, "task": {"type": "worker", "index": index}})
@@ -91,7 +101,7 @@ def _output(process: subprocess.Popen) -> tuple[int, str]:
 
 
 def test_when_the_chief_is_refused_the_lock_every_worker_stops(paired_dataset, tmp_path):
-    cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
     with run_lock(tmp_path / "cluster"):  # another fit holds the run directory
         workers = [
             _start(paired_dataset, tmp_path / "cluster", "multiworker",
@@ -117,7 +127,7 @@ def test_one_worker_cli_fit_multiworker_trains_two_epochs(
     run = tmp_path / "run"
     env = {}
     if with_tf_config:
-        cluster = {"worker": [f"localhost:{_free_port()}"]}
+        cluster = {"worker": [f"localhost:{port}" for port in _free_ports(1)]}
         env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
     result = run_cli(["fit", "--data", paired_dataset, "--out", run, "--strategy", "multiworker",
                       "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "2", *TINY],
