@@ -165,9 +165,9 @@ def ours_macs(kind: str, channels: int, width: int) -> tuple[int, int]:
 
 def threads() -> int:
     """Cores this process may run on: the thread count of TensorFlow and PyTorch alike."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    from kerastrans.hardware import usable_cores
+
+    return usable_cores()
 
 
 def interleaved_ms(

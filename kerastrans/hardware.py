@@ -1,4 +1,4 @@
-"""What the machine computes natively: the CPU model and its bfloat16 support.
+"""What the machine computes natively: the CPU model, its bfloat16 support, its cores.
 
 The fastest precision differs between the machines kerastrans runs on: CPUs
 with AVX512-BF16 or AMX-BF16 (Intel Sapphire Rapids and later, AMD Zen 4 and
@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import sys
 from pathlib import Path
 
-__all__ = ["CPUINFO", "CpuInfo", "gpu_bfloat16", "native_bfloat16", "read_cpuinfo"]
+__all__ = [
+    "CPUINFO",
+    "CpuInfo",
+    "gpu_bfloat16",
+    "native_bfloat16",
+    "read_cpuinfo",
+    "usable_cores",
+]
 
 #: Where Linux describes the CPU.
 CPUINFO = Path("/proc/cpuinfo")
@@ -96,3 +104,10 @@ def native_bfloat16(cpuinfo: str | Path = CPUINFO) -> bool:
     if gpu is not None:
         return gpu
     return bool(read_cpuinfo(cpuinfo).bfloat16_features)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity where the OS has one, else all (>= 1)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

@@ -164,6 +164,12 @@ class AugmentConfig:
         return bool(self.rotation or self.scale or self.translation)
 
     @property
+    def geometric(self) -> tuple[str, ...]:
+        """The enabled augmentations that move pixels (all but noise), by field name."""
+        moving = ("flip_left_right", "flip_up_down", "rotation", "scale", "translation")
+        return tuple(name for name in moving if getattr(self, name))
+
+    @property
     def enabled(self) -> bool:
         """Whether any augmentation is enabled."""
         return self.affine or self.flip_left_right or self.flip_up_down or self.noise_std > 0

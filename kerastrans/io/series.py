@@ -90,7 +90,7 @@ def series_uid(path: str | os.PathLike) -> str | None:
     Raises:
         DataError: If a DICOM file cannot be read.
     """
-    if not is_dicom(Path(path)):
+    if not is_dicom(path):
         return None
     uid = read_dataset(path, pixels=False).get("SeriesInstanceUID")
     return str(uid) if uid else None

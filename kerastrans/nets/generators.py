@@ -274,15 +274,14 @@ def _build_encoder(blocks: ConvBlocks, input_shape: tuple, options: dict):
     activation = options["encoder_activation"] or options["activation"]
     inputs = keras.Input(shape=input_shape, name="image")
     x = blocks.gaussian_noise(inputs, options["input_noise"], name="input_noise")
-    added = [inputs]  # float32: a 16-bit copy would round the output it is added to
+    residual = inputs  # float32: a 16-bit copy would round the output it is added to
     if options["input_fc_layers"]:
         fc_shape = options["fc_shape"]
         x = keras.layers.Flatten(dtype=blocks.dtype, name="fc_flatten")(x)
         for index in range(options["input_fc_layers"]):
             x = _dense(blocks, math.prod(fc_shape), options["fc_activation"], f"fc{index}")(x)
         x = keras.layers.Reshape(tuple(fc_shape), dtype=blocks.dtype, name="fc_reshape")(x)
-        added = [x]
-    added = added if options["residual_output"] else []
+        residual = x
     if options["stem_kernel"] is not None:
         x = blocks.conv_block(
             x, channels[0], kernel_size=options["stem_kernel"], activation=activation, name="stem"
@@ -304,7 +303,8 @@ def _build_encoder(blocks: ConvBlocks, input_shape: tuple, options: dict):
     if options["bottleneck_fc"]:
         x = keras.layers.Flatten(dtype=blocks.dtype, name="latent_flatten")(x)
         x = _dense(blocks, options["bottleneck_fc"], options["fc_activation"], "latent_fc")(x)
-    outputs = added + [skip for skip in skips if skip is not None] + [x]
+    outputs = [residual] if options["residual_output"] else []
+    outputs += [skip for skip in skips if skip is not None] + [x]
     return keras.Model(inputs, outputs, name="encoder")
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from kerastrans.hardware import usable_cores
 from kerastrans.tomo.geometry import GeometrySpec
 from kerastrans.tomo.matrix import (
     DEFAULT_MEMORY_BUDGET,
@@ -210,7 +211,7 @@ def tf_ray_transform(
     """
     check_memory(geometry, memory_budget)
     sampling = geometry_sampling(geometry)
-    blocks = _sparse_blocks(geometry, _cores())
+    blocks = _sparse_blocks(geometry, min(usable_cores(), MAX_BLOCKS))
     return SparseOperator(geometry, blocks, sampling.image, sampling.sinogram, transposed=False)
 
 
@@ -291,14 +292,6 @@ def dense_fbp_matrix(
 MAX_BLOCKS = 8
 
 
-def _cores() -> int:
-    """Cores this process may run on (the blocks of a matrix: one per core, at most 8)."""
-    import os
-
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(count or 1, MAX_BLOCKS))
-
-
 @functools.lru_cache(maxsize=8)
 def _sparse_blocks(geometry: GeometrySpec, count: int) -> tuple[Any, ...]:
     """The matrix of ``geometry`` as ``count`` row blocks of about equal non-zeros (cached).
@@ -309,9 +302,9 @@ def _sparse_blocks(geometry: GeometrySpec, count: int) -> tuple[Any, ...]:
     import tensorflow as tf
 
     matrix = geometry_sampling(geometry).matrix.tocsr()
-    # Block edges: the first row at or after each multiple of nnz / count.
+    # Block edges: the first row at or after each multiple of nnz / count (no empty block).
     bounds = np.searchsorted(matrix.indptr, np.linspace(0, matrix.nnz, count + 1)[1:-1])
-    edges = [0, *sorted(set(int(b) for b in bounds) - {0, matrix.shape[0]}), matrix.shape[0]]
+    edges = np.unique([0, *bounds, matrix.shape[0]])
     blocks = []
     for start, stop in itertools.pairwise(edges):
         block = matrix[start:stop].tocoo()

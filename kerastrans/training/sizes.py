@@ -55,7 +55,7 @@ def check_sizes(
                 f"batched {data.batch_size} at a time; give --crop H W (at most "
                 f"{smallest[0]} {smallest[1]}) or --batch-size 1",
             )
-        if data.crop is not None and not fixed:
+        if data.crop is not None:  # fixed sizes refused crops above
             smallest = _smallest(split)
             if data.crop[0] > smallest[0] or data.crop[1] > smallest[1]:
                 raise file_error(
@@ -76,14 +76,9 @@ def _size(shape) -> str:
     return "x".join(str(n) for n in shape[:2])
 
 
-#: Augmentations that move pixels: applied alike to input and target, they keep pairs
-#: aligned only when the two share a geometry.
-GEOMETRIC_AUGMENTATION = ("flip_left_right", "flip_up_down", "rotation", "scale", "translation")
-
-
 def _check_no_geometric_augmentation(data, kind: str) -> None:
-    moved = [name for name in GEOMETRIC_AUGMENTATION if getattr(data.augment, name)]
-    moved += ["crop"] if data.crop is not None else []
+    # Applied alike to input and target, these keep pairs aligned only in a shared geometry.
+    moved = [*data.augment.geometric, *(["crop"] if data.crop is not None else [])]
     if moved:
         raise ValueError(
             f"{kind} maps its input (e.g. a sinogram) onto an image of another geometry, so "
