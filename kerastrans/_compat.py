@@ -23,6 +23,7 @@ import tensorflow as tf
 
 __all__ = [
     "ProgbarLogger",
+    "adam_moments",
     "all_layers",
     "forget_distribution_strategy",
     "in_multi_worker_mode",
@@ -43,6 +44,17 @@ def all_layers(model: keras.Layer) -> list[keras.Layer]:
     Keras 3.15 has no public recursive listing: ``Layer._flatten_layers``.
     """
     return model._flatten_layers()
+
+
+def adam_moments(optimizer: keras.optimizers.Adam, variable) -> tuple[Any, Any]:
+    """The first and second moment variables ``optimizer`` keeps for ``variable``.
+
+    Keras 3.15 keeps them in ``Adam._momentums`` and ``Adam._velocities``, in
+    the order of ``BaseOptimizer._get_variable_index`` (which also maps a
+    replica's copy of a mirrored variable to its slot).
+    """
+    index = optimizer._get_variable_index(variable)
+    return optimizer._momentums[index], optimizer._velocities[index]
 
 
 def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:

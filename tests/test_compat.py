@@ -17,6 +17,20 @@ import tensorflow_datasets as tfds
 from kerastrans import _compat
 
 
+def test_adam_moments_are_the_variables_keras_adam_updates():
+    variables = [
+        keras.Variable(np.zeros((2,), "float32")),
+        keras.Variable(np.zeros((3,), "float32")),
+    ]
+    gradients = [np.array([1.0, -2.0], "float32"), np.array([3.0, 0.5, -1.0], "float32")]
+    optimizer = keras.optimizers.Adam(0.1, beta_1=0.5, beta_2=0.75)
+    optimizer.apply_gradients(zip(gradients, variables, strict=True))
+    for variable, gradient in zip(variables, gradients, strict=True):
+        m, v = _compat.adam_moments(optimizer, variable)
+        np.testing.assert_allclose(m.numpy(), 0.5 * gradient, rtol=1e-6)
+        np.testing.assert_allclose(v.numpy(), 0.25 * gradient**2, rtol=1e-6)
+
+
 def test_all_layers_lists_nested_layers_once():
     inner = keras.layers.Dense(2, name="inner")
     block = keras.Sequential([inner, keras.layers.ReLU(name="relu")], name="block")

@@ -68,6 +68,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "kerastrans.atomic",
             "kerastrans.hardware",
             "kerastrans.precision",
+            "kerastrans.optimizers",
             "kerastrans._compat",
             "kerastrans._lazy",
         ),

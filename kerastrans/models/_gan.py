@@ -27,6 +27,7 @@ from kerastrans.losses import (
 )
 from kerastrans.nets import FusedBatchNormalization
 from kerastrans.nets.blocks import check_count
+from kerastrans.optimizers import FusedAdam
 from kerastrans.precision import loss_scale_optimizer, resolve_policy
 
 __all__ = [
@@ -236,7 +237,7 @@ class TranslationGAN(keras.Model):
             ("d_optimizer", d_optimizer, self.d_variables),
         )
         for attribute, optimizer, variables in groups:
-            optimizer = keras.optimizers.get(optimizer) or keras.optimizers.Adam(2e-4, beta_1=0.5)
+            optimizer = keras.optimizers.get(optimizer) or FusedAdam(2e-4, beta_1=0.5)
             optimizer = loss_scale_optimizer(optimizer, self.dtype_policy)
             if variables:
                 optimizer.build(variables)

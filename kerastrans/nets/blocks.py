@@ -23,6 +23,7 @@ import dataclasses
 
 import keras
 
+from kerastrans.nets.conv import Conv2D, Conv2DTranspose
 from kerastrans.nets.layers import (
     FusedBatchNormalization,
     InstanceNormalization,
@@ -153,7 +154,7 @@ class ConvBlocks:
         4-8 HU in the full CT window).
         """
         dtype = dtype or self.dtype
-        layer_class = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
+        layer_class = Conv2DTranspose if transpose else Conv2D
         layer = layer_class(
             filters,
             kernel_size or self.kernel_size,

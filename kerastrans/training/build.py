@@ -30,6 +30,7 @@ from kerastrans.config import (
     DiscriminatorConfig,
     GeneratorConfig,
 )
+from kerastrans.optimizers import FusedAdam
 from kerastrans.precision import resolve_precision
 from kerastrans.training.schedules import make_schedule
 
@@ -69,7 +70,7 @@ def make_optimizers(config: Config, total_steps: int) -> tuple[Any, Any]:
     """
     training = config.training
     return tuple(
-        keras.optimizers.Adam(
+        FusedAdam(
             make_schedule(rate, training.schedule, total_steps),
             beta_1=training.beta_1,
             beta_2=training.beta_2,
