@@ -23,7 +23,10 @@ Each runs in float32 and in mixed bfloat16 (``-bf16`` rows; PyTorch:
 with XLA (``jit_*`` keys; nothing in kerastrans enables XLA by default). Our
 networks use our own layers where they are faster: batch normalisation by the
 fused TensorFlow kernel (`kerastrans.nets.FusedBatchNormalization`), instance
-normalisation with its affine parameters folded into one multiply-add.
+normalisation with its affine parameters folded into one multiply-add,
+convolutions on small maps as matrix products (`kerastrans.nets.conv`), and
+Adam by TensorFlow's fused kernel (`kerastrans.optimizers.FusedAdam`, the
+default of ``fit``); plain Keras uses `keras.optimizers.Adam`.
 TensorFlow and PyTorch both use every core the process may run on
 (``os.sched_getaffinity``; the rows' ``threads``).
 

@@ -1,5 +1,6 @@
 """Networks: building blocks, encoder-decoder generators and PatchGAN discriminators."""
 
+from kerastrans.nets.conv import Conv2D, Conv2DTranspose
 from kerastrans.nets.discriminators import PatchDiscriminator
 from kerastrans.nets.generators import SKIP_MODES, Generator
 from kerastrans.nets.layers import (
@@ -13,6 +14,8 @@ from kerastrans.nets.layers import (
 
 __all__ = [
     "SKIP_MODES",
+    "Conv2D",
+    "Conv2DTranspose",
     "FusedBatchNormalization",
     "Generator",
     "InstanceNormalization",

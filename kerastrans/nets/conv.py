@@ -113,7 +113,8 @@ class _MatmulPath:
     #: Largest map, in pixels per image, on which the matrix form was faster (see the module).
     MATMUL_MAX_POSITIONS: int
 
-    def _init_matmul_path(self) -> None:
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.use_matmul = True
 
     def _matmul_fits(self, inputs, small_map: tuple) -> bool:
@@ -142,10 +143,6 @@ class Conv2D(_MatmulPath, keras.layers.Conv2D):
 
     MATMUL_MAX_POSITIONS = 256
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_matmul_path()
-
     def call(self, inputs):
         output_map = self.compute_output_shape(inputs.shape)[1:3]
         if not (self.groups == 1 and self._matmul_fits(inputs, output_map)):
@@ -160,10 +157,6 @@ class Conv2DTranspose(_MatmulPath, keras.layers.Conv2DTranspose):
     """`keras.layers.Conv2DTranspose` computing input maps of up to 64 pixels as matrix products."""
 
     MATMUL_MAX_POSITIONS = 64
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_matmul_path()
 
     def call(self, inputs):
         covered = self.output_padding is None and all(
