@@ -119,14 +119,8 @@ def ours_model(kind: str, channels: int, width: int):
 
 def ours_step(kind: str, channels: int, width: int, jit: bool) -> Callable:
     """Our model, compiled; return a function that runs one train step on a batch."""
-    from kerastrans.optimizers import FusedAdam
-
     model = ours_model(kind, channels, width)
-    model.compile(
-        g_optimizer=FusedAdam(2e-4, beta_1=0.5),
-        d_optimizer=FusedAdam(2e-4, beta_1=0.5),
-        jit_compile=jit,
-    )
+    model.compile(jit_compile=jit)  # the models' default optimizers: FusedAdam(2e-4, beta_1=0.5)
     model.make_train_function()
 
     def step(batch):

@@ -118,6 +118,7 @@ class _MatmulPath:
         self.use_matmul = True
 
     def _matmul_fits(self, inputs, small_map: tuple) -> bool:
+        # ``small_map`` follows from the input's height and width: unknown if either is.
         height, width = small_map
         return (
             self.use_matmul
@@ -126,8 +127,6 @@ class _MatmulPath:
             and len(inputs.shape) == 4
             and height is not None
             and width is not None
-            and inputs.shape[1] is not None
-            and inputs.shape[2] is not None
             and height * width <= self.MATMUL_MAX_POSITIONS
         )
 
