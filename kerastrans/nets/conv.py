@@ -15,7 +15,14 @@ channels from 2 x 2, 31.6 -> 12.7 ms, from 8 x 8, 35.4 -> 17.0 ms; 512 -> 512
 channels onto 8 x 8, 11.2 -> 5.9 ms (``benchmarks/README.md``, "train_step",
 has the whole step).
 
-`Conv2D` and `Conv2DTranspose` are the Keras layers with that path added:
+At the other end, a stride-1 convolution from or to a single channel on a
+large map (the 7 x 7 first and last layers of a ResNet generator on
+grayscale images) is slow in oneDNN for the opposite reason: the matrix
+product behind it has a single row or column. `conv2d_thin` computes those
+parts as a product with ``kernel_h * kernel_w`` columns and a sum of shifted
+maps instead.
+
+`Conv2D` and `Conv2DTranspose` are the Keras layers with these paths added:
 same arguments, weights, checkpoints and config, the same function up to
 rounding. They take it where it was measured to win (``MATMUL_MAX_POSITIONS``,
 counted on the smaller of the input and output maps, per image) and keep the
@@ -26,10 +33,17 @@ cover (dilation, groups, channels-first, unknown map sizes, output padding).
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
-__all__ = ["Conv2D", "Conv2DTranspose", "conv2d_as_matmul", "conv2d_transpose_as_matmul"]
+__all__ = [
+    "Conv2D",
+    "Conv2DTranspose",
+    "conv2d_as_matmul",
+    "conv2d_thin",
+    "conv2d_transpose_as_matmul",
+]
 
 
 def conv2d_as_matmul(inputs, kernel, strides: tuple[int, int], padding: str):
@@ -102,6 +116,146 @@ def conv2d_transpose_as_matmul(inputs, kernel, strides: tuple[int, int], padding
     return folded[:, : (height - 1) * stride_h + kernel_h, : (width - 1) * stride_w + kernel_w]
 
 
+def _shifted_sum(blocks, kernel_hw: tuple[int, int], size: tuple[int, int], flip: bool):
+    """Sum over kernel offsets ``(dy, dx)`` of ``blocks`` shifted by the offset, in float32.
+
+    ``blocks`` holds one group of channels per offset, ordered ``(dy, dx,
+    channel)``; the group of ``(dy, dx)`` is read from row ``dy`` and column
+    ``dx`` on (``flip``: ``kernel_h - 1 - dy`` and ``kernel_w - 1 - dx``), over
+    ``size`` rows and columns. This is the scatter-add half of a convolution
+    (col2im) on few channels; summed in float32 so that bfloat16 inputs lose no
+    more than one rounding, as in a convolution kernel. One reduction over the
+    stacked shifts, not ``add_n``: a graph may regroup an ``add_n``, and a
+    compiled model would then differ from eager calls in the last bits.
+    """
+    kernel_h, kernel_w = kernel_hw
+    height, width = size
+    channels = blocks.shape[-1] // (kernel_h * kernel_w)
+    blocks = tf.cast(blocks, "float32")
+    terms = []
+    for dy in range(kernel_h):
+        for dx in range(kernel_w):
+            top, left = (kernel_h - 1 - dy, kernel_w - 1 - dx) if flip else (dy, dx)
+            first = (dy * kernel_w + dx) * channels
+            terms.append(
+                blocks[:, top : top + height, left : left + width, first : first + channels]
+            )
+    return tf.reduce_sum(tf.stack(terms), axis=0)
+
+
+def _same_padding(kernel_hw: tuple[int, int], padding: str) -> list[list[int]]:
+    """Zero padding turning a stride-1 ``padding`` convolution into a valid one (TF's split)."""
+    if padding == "valid":
+        return [[0, 0]] * 4
+    rows, columns = ([(k - 1) // 2, k - 1 - (k - 1) // 2] for k in kernel_hw)
+    return [[0, 0], rows, columns, [0, 0]]
+
+
+def conv2d_thin(inputs, kernel, padding: str):
+    """Stride-1 ``tf.nn.conv2d(inputs, kernel, 1, padding)`` for a side with few channels.
+
+    oneDNN's kernels are slow exactly where one side of a convolution has one
+    to a few channels and the maps are large: the 7 x 7 stem and output layer
+    of a ResNet generator on a 256 x 256 grayscale image. Measured on a 2-core
+    AMD EPYC in bfloat16, forward, input and weight gradient: 1 -> 64 channels
+    4.9, 33.2 and 4.6 ms; 64 -> 1 channels 34.6, 6.5 and 40.3 ms. The slow
+    parts are a matrix product with ``kernel_h * kernel_w`` thin columns
+    followed by a sum of shifted copies (`_shifted_sum`), or that sum's
+    adjoint (a convolution with a constant one-hot kernel, which oneDNN does
+    fast); they are computed so here, and oneDNN keeps the fast parts.
+    Gradients are exact and themselves differentiable (a gradient penalty
+    differentiates through them). Forward and both gradients together, same
+    machine: 1 -> 64 channels on 256 x 256, 38.9 -> 20.8 ms; 64 -> 1, 45.5 ->
+    15.0 ms; on 64 x 64, 4.3 -> 3.4 and 4.7 -> 3.1 ms. With three channels
+    it loses (3 -> 64: 43.7 -> 118 ms; 64 -> 3: 46.3 -> 50.2 ms): `Conv2D`
+    takes it for a single channel only.
+
+    Args:
+        inputs: ``(batch, height, width, channels)`` with static height and width.
+        kernel: ``(kernel_h, kernel_w, channels, filters)``, Keras' layout.
+        padding: ``"same"`` or ``"valid"``.
+    """
+    kernel = tf.convert_to_tensor(kernel)  # a value: a custom gradient must not see a variable
+    kernel_h, kernel_w, channels, filters = kernel.shape
+    kernel_hw, offsets = (kernel_h, kernel_w), kernel_h * kernel_w
+    pads = _same_padding(kernel_hw, padding)
+    border = [[0, 0], [kernel_h - 1] * 2, [kernel_w - 1] * 2, [0, 0]]
+    strides = [1, 1, 1, 1]
+
+    @tf.custom_gradient
+    def thin_input(x, w):
+        def gradient(upstream):
+            # Each output pixel's share of each input patch, then the patches added back.
+            columns = _matmul_2d(upstream, tf.reshape(w, (offsets * channels, filters)), True)
+            top, left = pads[1][0], pads[2][0]
+            padded_size = (x.shape[1] + sum(pads[1]), x.shape[2] + sum(pads[2]))
+            grad_x = _shifted_sum(tf.pad(columns, border), kernel_hw, padded_size, flip=True)
+            grad_x = grad_x[:, top : top + x.shape[1], left : left + x.shape[2]]
+            grad_w = tf.raw_ops.Conv2DBackpropFilter(
+                input=x,
+                filter_sizes=w.shape,
+                out_backprop=upstream,
+                strides=strides,
+                padding=padding.upper(),
+            )
+            return tf.cast(grad_x, x.dtype), grad_w
+
+        return tf.nn.conv2d(x, w, 1, padding.upper()), gradient
+
+    @tf.custom_gradient
+    def thin_output(x, w):
+        padded = tf.pad(x, pads)
+        size = (padded.shape[1] - kernel_h + 1, padded.shape[2] - kernel_w + 1)
+        # Row c: what channel c of a pixel adds to each filter at each kernel offset.
+        by_channel = tf.reshape(tf.transpose(w, (2, 0, 1, 3)), (channels, offsets * filters))
+        blocks = _matmul_2d(padded, by_channel)
+        outputs = tf.cast(_shifted_sum(blocks, kernel_hw, size, flip=False), x.dtype)
+
+        def gradient(upstream):
+            grad_x = tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x),
+                filter=w,
+                out_backprop=upstream,
+                strides=strides,
+                padding=padding.upper(),
+            )
+            # Channel (dy, dx, f) at padded pixel (a, b): upstream f at (a - dy, b - dx).
+            one_hot = _one_hot_kernel(kernel_hw, filters, upstream.dtype)
+            spread = tf.nn.conv2d(tf.pad(upstream, border), one_hot, 1, "VALID")
+            grad_w = tf.matmul(
+                tf.reshape(padded, (-1, channels)),
+                tf.reshape(spread, (-1, offsets * filters)),
+                transpose_a=True,
+            )
+            grad_w = tf.reshape(grad_w, (channels, kernel_h, kernel_w, filters))
+            return grad_x, tf.transpose(grad_w, (1, 2, 0, 3))
+
+        return outputs, gradient
+
+    return thin_output(inputs, kernel) if filters < channels else thin_input(inputs, kernel)
+
+
+def _matmul_2d(maps, matrix, transpose_b: bool = False):
+    """``maps @ matrix`` over the last axis of ``(batch, height, width, depth)`` maps."""
+    _, height, width, _ = maps.shape
+    flat = tf.matmul(tf.reshape(maps, (-1, maps.shape[-1])), matrix, transpose_b=transpose_b)
+    return tf.reshape(flat, (-1, height, width, flat.shape[-1]))
+
+
+def _one_hot_kernel(kernel_hw: tuple[int, int], channels: int, dtype):
+    """Valid-convolution kernel that copies channel ``c`` of the input pixel
+    ``(i + kernel_h - 1 - dy, j + kernel_w - 1 - dx)`` to output channel ``(dy, dx, c)``."""
+    kernel_h, kernel_w = kernel_hw
+    kernel = np.zeros((kernel_h, kernel_w, channels, kernel_h * kernel_w * channels), "float32")
+    for dy in range(kernel_h):
+        for dx in range(kernel_w):
+            for c in range(channels):
+                kernel[
+                    kernel_h - 1 - dy, kernel_w - 1 - dx, c, (dy * kernel_w + dx) * channels + c
+                ] = 1
+    return tf.constant(kernel, dtype)
+
+
 class _MatmulPath:
     """What `Conv2D` and `Conv2DTranspose` share: when to take the matrix form.
 
@@ -117,7 +271,8 @@ class _MatmulPath:
         super().__init__(*args, **kwargs)
         self.use_matmul = True
 
-    def _matmul_fits(self, inputs, small_map: tuple) -> bool:
+    def _matrix_forms_apply(self, inputs, small_map: tuple) -> bool:
+        """True if the matrix forms cover this call, whatever the map's size."""
         # ``small_map`` follows from the input's height and width: unknown if either is.
         height, width = small_map
         return (
@@ -127,6 +282,12 @@ class _MatmulPath:
             and len(inputs.shape) == 4
             and height is not None
             and width is not None
+        )
+
+    def _matmul_fits(self, inputs, small_map: tuple) -> bool:
+        height, width = small_map
+        return (
+            self._matrix_forms_apply(inputs, small_map)
             and height * width <= self.MATMUL_MAX_POSITIONS
         )
 
@@ -138,17 +299,32 @@ class _MatmulPath:
 
 @keras.saving.register_keras_serializable(package="kerastrans")
 class Conv2D(_MatmulPath, keras.layers.Conv2D):
-    """`keras.layers.Conv2D` computing output maps of up to 256 pixels as one matrix product."""
+    """`keras.layers.Conv2D` with the matrix forms where they win.
+
+    Output maps of up to 256 pixels are one matrix product
+    (`conv2d_as_matmul`); stride-1 convolutions from or to a single channel
+    on larger maps take `conv2d_thin`.
+    """
 
     MATMUL_MAX_POSITIONS = 256
 
     def call(self, inputs):
         output_map = self.compute_output_shape(inputs.shape)[1:3]
-        if not (self.groups == 1 and self._matmul_fits(inputs, output_map)):
+        if self.groups != 1 or not self._matrix_forms_apply(inputs, output_map):
             return super().call(inputs)
         kernel = ops.convert_to_tensor(self.kernel)
-        outputs = conv2d_as_matmul(inputs, kernel, tuple(self.strides), self.padding)
+        if self._matmul_fits(inputs, output_map):
+            outputs = conv2d_as_matmul(inputs, kernel, tuple(self.strides), self.padding)
+        elif self._is_thin(inputs):
+            outputs = conv2d_thin(inputs, kernel, self.padding)
+        else:
+            return super().call(inputs)
         return self._bias_and_activation(outputs)
+
+    def _is_thin(self, inputs) -> bool:
+        # Measured to win with one channel only: with three, the shifted sums lose (module).
+        single_channel = 1 in (inputs.shape[-1], self.filters)
+        return single_channel and tuple(self.strides) == (1, 1) and self.kernel_size != (1, 1)
 
 
 @keras.saving.register_keras_serializable(package="kerastrans")

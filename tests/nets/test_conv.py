@@ -260,3 +260,107 @@ def test_config_round_trip_gives_the_same_class_and_output(kind):
         copy.set_weights(layer.get_weights())
         np.testing.assert_array_equal(ops.convert_to_numpy(copy(x)), expected)
     assert keras.saving.serialize_keras_object(layer)["registered_name"] == f"kerastrans>{kind}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Single-channel convolutions on large maps (`conv2d_thin`).
+
+#: Maps whose outputs exceed `Conv2D.MATMUL_MAX_POSITIONS` (the patches form is not taken).
+LARGE = (24, 26)
+
+
+@pytest.fixture
+def thin_calls(monkeypatch):
+    """Calls of `conv2d_thin` by the layers (a one-item list, so the test sees updates)."""
+    calls = [0]
+    original = conv.conv2d_thin
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(conv, "conv2d_thin", counting)
+    return calls
+
+
+THIN_CASES = [
+    pytest.param(
+        channels, filters, kernel, padding, id=f"{channels}to{filters}-k{kernel}-{padding}"
+    )
+    for channels, filters in ((1, 5), (6, 1), (1, 1))
+    for kernel in (3, 4, 7, (5, 2))
+    for padding in ("same", "valid")
+]
+
+
+@pytest.mark.parametrize(("channels", "filters", "kernel", "padding"), THIN_CASES)
+def test_single_channel_form_gives_keras_output_and_gradients(
+    thin_calls, channels, filters, kernel, padding
+):
+    ours, keras_layer = _pair(
+        "Conv2D", filters=filters, kernel_size=kernel, padding=padding, activation="tanh"
+    )
+    shape = (2, *LARGE, channels)
+    _build_alike(ours, keras_layer, shape)
+    _assert_same_function(ours, keras_layer, _inputs(shape))
+    assert thin_calls[0] == 1, "the single-channel form was not taken"
+
+
+@pytest.mark.parametrize(("channels", "filters"), [(1, 5), (6, 1)])
+def test_single_channel_form_has_keras_second_derivatives(thin_calls, channels, filters):
+    """A gradient penalty differentiates the input gradient again: it must match Keras'."""
+    ours, keras_layer = _pair("Conv2D", filters=filters, kernel_size=4, padding="same")
+    x = tf.constant(_inputs((2, *LARGE, channels)))
+    _build_alike(ours, keras_layer, x.shape)
+
+    def penalty_gradients(layer):
+        with tf.GradientTape() as outer:
+            outer.watch(x)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = layer(x)
+                score = tf.reduce_sum(tf.tanh(y))
+            penalty = tf.reduce_sum(tf.square(inner.gradient(score, x)))
+        return outer.gradient(penalty, [x, *layer.trainable_weights])
+
+    for got, expected in zip(penalty_gradients(ours), penalty_gradients(keras_layer), strict=True):
+        assert _relative_error(got, expected) < 1e-4  # sums of ~10^3 float32 products
+    assert thin_calls[0] >= 1
+
+
+@pytest.mark.parametrize(
+    ("channels", "filters", "arguments"),
+    [
+        pytest.param(3, 5, {}, id="three-channels"),
+        pytest.param(5, 3, {}, id="three-filters"),
+        pytest.param(1, 5, {"strides": 2}, id="strided"),
+        pytest.param(1, 5, {"kernel_size": 1}, id="one-by-one"),
+        pytest.param(1, 5, {"dilation_rate": 2}, id="dilated"),
+    ],
+)
+def test_single_channel_form_is_taken_only_where_it_wins(thin_calls, channels, filters, arguments):
+    ours, keras_layer = _pair(
+        "Conv2D", filters=filters, **{"kernel_size": 3, "padding": "same", **arguments}
+    )
+    shape = (1, 40, 40, channels)
+    _build_alike(ours, keras_layer, shape)
+    _assert_same_function(ours, keras_layer, _inputs(shape))
+    assert thin_calls[0] == 0
+
+
+def test_small_single_channel_maps_take_the_patches_form(matmul_calls, thin_calls):
+    conv.Conv2D(FILTERS, 7, padding="same")(_inputs((1, 16, 16, 1)))
+    assert (matmul_calls["Conv2D"], thin_calls[0]) == (1, 0)
+
+
+def test_single_channel_form_in_mixed_bfloat16_stays_close_to_float32(thin_calls):
+    """The shifted sums add in float32: a 7 x 7 x 64 sum keeps bfloat16's one rounding."""
+    x = _inputs((1, 32, 32, 64))
+    with precision_scope("mixed_bfloat16"):
+        mixed = conv.Conv2D(1, 7, padding="same")
+    full = conv.Conv2D(1, 7, padding="same")
+    _build_alike(full, mixed, x.shape)
+    y = mixed(x)
+    assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+    assert _relative_error(ops.cast(y, "float32"), full(x)) < 2e-2
+    assert thin_calls[0] == 2
