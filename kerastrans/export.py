@@ -180,8 +180,9 @@ def export_run(
     """
     from kerastrans.runs import load_run
 
-    translator = load_run(run_dir).translator(direction)
-    info = {"run_dir": os.fspath(Path(run_dir).resolve())}
+    run = load_run(run_dir)
+    translator = run.translator(direction)
+    info = {"run_dir": os.fspath(Path(run_dir).resolve()), "model": run.source}
     return export_translator(
         translator,
         model_dir,

@@ -4,6 +4,8 @@ Layout (written by `kerastrans.training.fit`)::
 
     RUN_DIR/config.yaml        the full resolved Config (data + model + losses + training)
     RUN_DIR/model.keras        the latest complete model, saved atomically each epoch
+    RUN_DIR/best.json          with training.keep_best: the best epoch and its file,
+    RUN_DIR/best-epoch_NNNN.keras  the model of that epoch
     RUN_DIR/checkpoints/       resume state (weights + optimizer + epoch/step)
     RUN_DIR/logs/              TensorBoard scalars (train/, validation/)
     RUN_DIR/history.csv        losses and validation metrics per epoch
@@ -14,6 +16,8 @@ Layout (written by `kerastrans.training.fit`)::
 loaded with ``safe_mode=True`` (only registered kerastrans and Keras classes
 are built), and a run that has no ``model.keras`` yet (stopped in its first
 epoch) is rebuilt from ``config.yaml`` and its newest checkpoint's weights.
+A run trained with ``training.keep_best`` gives its best epoch's model
+instead of the latest (``which="latest"`` asks for the latest).
 
 >>> run = load_run("runs/ldct")                              # doctest: +SKIP
 >>> run.translator()(low_dose_hu).shape                      # doctest: +SKIP
@@ -62,6 +66,8 @@ class Run:
         inference_model: The model the translators use: ``model`` itself, or
             its float32 twin with the same weights if it was trained in 16 bits
             (default: ``model``).
+        source: Which model was loaded, e.g. ``"model.keras (latest)"`` or
+            ``"best-epoch_0010.keras (best val_psnr 34.41)"``.
     """
 
     path: Path
@@ -69,6 +75,7 @@ class Run:
     model: keras.Model
     finished: dict[str, Any] | None = None
     inference_model: keras.Model | None = None
+    source: str = "model.keras (latest)"
 
     def translator(self, direction: str = "AtoB") -> Translator:
         """The generator of ``direction`` between physical units, ready to use or export.
@@ -102,11 +109,14 @@ class Run:
         return Translator.from_generator(model.generator_f, *reversed(windows))
 
 
-def load_run(run_dir: str | os.PathLike) -> Run:
-    """Load the config and the latest model of a run directory.
+def load_run(run_dir: str | os.PathLike, which: str = "auto") -> Run:
+    """Load the config and the trained model of a run directory.
 
     Args:
         run_dir: A directory written by ``kerastrans fit``.
+        which: ``"auto"``: the best epoch's model if the run keeps one
+            (``training.keep_best``) and has one yet, else the latest;
+            ``"best"`` (refused if there is none) or ``"latest"``.
 
     Returns:
         The `Run`.
@@ -119,6 +129,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
 
     import kerastrans.models  # noqa: F401  (registers the model classes for deserialisation)
     from kerastrans.training import build_model, read_finished
+    from kerastrans.training.callbacks import read_best
     from kerastrans.training.checkpoints import latest_checkpoint
 
     path = Path(run_dir)
@@ -135,16 +146,28 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         config = load_config(config_path)
     except (TypeError, ValueError) as error:
         raise file_error(config_path, f"not a readable run config: {error}") from None
-    model_path = path / "model.keras"
-    if model_path.is_file():
-        model = _load_model(model_path, config)
+    if which not in ("auto", "best", "latest"):
+        raise ValueError(f"which must be 'auto', 'best' or 'latest', got {which!r}")
+    keeps_best = which == "best" or (which == "auto" and config.training.keep_best)
+    best = read_best(path) if keeps_best else None
+    if which == "best" and best is None:
+        raise file_error(path, "keeps no best model (train with training.keep_best)")
+    if best is not None:
+        best_path = path / best["file"]
+        if not best_path.is_file():
+            raise file_error(best_path, "named by best.json but missing")
+        model = _load_model(best_path, config)
+        source = f"{best['file']} (best {best['metric']} {best['value']:.4g})"
+    elif (path / "model.keras").is_file():
+        model, source = _load_model(path / "model.keras", config), "model.keras (latest)"
     else:
         checkpoint = latest_checkpoint(path / "checkpoints")
         if checkpoint is None:
             raise file_error(path, "holds no trained model yet (no model.keras, no checkpoint)")
         model = build_model(config)
         checkpoint.restore(model)
-    return Run(path, config, model, read_finished(path), _in_float32(model, config))
+        source = f"checkpoint of epoch {checkpoint.epoch}, step {checkpoint.step} (latest)"
+    return Run(path, config, model, read_finished(path), _in_float32(model, config), source)
 
 
 def _in_float32(model: keras.Model, config: Config) -> keras.Model:

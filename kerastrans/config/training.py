@@ -91,6 +91,12 @@ class TrainingConfig:
             domain's training window).
         grid_difference: Differences of +- this (physical units) are white /
             black in the grids; `None`: a tenth of the display window's range.
+        keep_best: A validation metric of the epoch logs (``"val_psnr"``,
+            ``"val_l1"``, ...): the model of its best epoch is kept beside the
+            latest one, and `kerastrans.runs.load_run` (so ``evaluate``,
+            ``convert`` and ``export``) uses it. PSNR and SSIM count higher as
+            better, the others lower. A GAN can get worse late in a run; the
+            validation split, not the test split, chooses the epoch.
     """
 
     epochs: int = 100
@@ -108,6 +114,7 @@ class TrainingConfig:
     grid_images: int = 4
     grid_window: Window | None = None
     grid_difference: float | None = None
+    keep_best: str | None = None
 
     def __post_init__(self) -> None:
         _coerce_fields(self)
@@ -126,6 +133,12 @@ class TrainingConfig:
         if self.grid_difference is not None:
             _check(self.grid_difference > 0, f"training.grid_difference must be > 0, got "
                    f"{self.grid_difference}")  # fmt: skip
+        if self.keep_best is not None:
+            _check(
+                self.keep_best.startswith("val_") and len(self.keep_best) > 4,
+                "training.keep_best must name a validation metric such as 'val_psnr', got "
+                f"{self.keep_best!r}",
+            )
 
 
 @dataclasses.dataclass(frozen=True)

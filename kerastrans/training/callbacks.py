@@ -7,6 +7,8 @@ know the run's position through a shared `Position`:
 
 - `ResumeCheckpoint`: the resume state every N steps and at each epoch end,
   and ``model.keras`` at each epoch end, all atomic;
+- `BestModel`: the model of the best epoch by a validation metric
+  (``training.keep_best``), ``best-epoch_NNNN.keras`` named by ``best.json``;
 - `HistoryCSV`: one row of losses, validation metrics and learning rates per
   epoch in ``history.csv``, rewritten atomically;
 - `ImageGrids`: ``grids/epoch_NNNN.png``;
@@ -23,6 +25,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import math
 import os
 import sys
@@ -37,6 +40,7 @@ from kerastrans.training.checkpoints import save_checkpoint
 from kerastrans.training.grids import GridRenderer
 
 __all__ = [
+    "BestModel",
     "EpochSummaries",
     "HistoryCSV",
     "ImageGrids",
@@ -44,9 +48,14 @@ __all__ = [
     "Position",
     "ResumeCheckpoint",
     "RunProgbar",
+    "higher_is_better",
+    "read_best",
     "read_history",
     "save_model",
 ]
+
+#: The record of `BestModel` in a run directory.
+BEST_RECORD = "best.json"
 
 
 @dataclasses.dataclass
@@ -121,6 +130,63 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             global_step=epoch * self.position.steps_per_epoch + step,
             keep=self.keep,
         )
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better: PSNR and SSIM; losses are lower-better."""
+    return any(name in metric for name in ("psnr", "ssim"))
+
+
+def read_best(run_dir: str | os.PathLike) -> dict | None:
+    """The record of the best epoch (``epoch``, ``metric``, ``value``, ``file``), or `None`."""
+    path = Path(run_dir) / BEST_RECORD
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class BestModel(keras.callbacks.Callback):
+    """Keeps the model of the epoch with the best validation ``metric`` (``training.keep_best``).
+
+    At an epoch end that improves on the best so far (read back from
+    ``best.json`` on resume), the model is saved as ``best-epoch_NNNN.keras``,
+    then ``best.json`` is rewritten to name it, then older best files are
+    removed: each write is atomic and the record always names a complete
+    file, whenever the run is killed. A NaN never counts as an improvement.
+
+    Args:
+        run_dir: Folder written (the run directory, or a worker's temporary one).
+        metric: Key of the epoch logs, e.g. ``"val_psnr"``.
+    """
+
+    def __init__(self, run_dir: Path, metric: str) -> None:
+        super().__init__()
+        self.run_dir, self.metric = Path(run_dir), metric
+        self.sign = 1.0 if higher_is_better(metric) else -1.0
+        record = read_best(self.run_dir)
+        self.best = record["value"] if record and record["metric"] == metric else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.metric not in logs:
+            found = ", ".join(sorted(key for key in logs if key.startswith("val_"))) or "none"
+            raise ValueError(
+                f"training.keep_best={self.metric!r} is not a validation metric of this run "
+                f"(found: {found})"
+            )
+        value = float(logs[self.metric])
+        if math.isnan(value) or (
+            self.best is not None and self.sign * value <= self.sign * self.best
+        ):
+            return
+        name = f"best-epoch_{epoch + 1:04d}.keras"
+        save_model(self.model, self.run_dir / name)
+        record = {"epoch": epoch + 1, "metric": self.metric, "value": value, "file": name}
+        atomic_write_text(self.run_dir / BEST_RECORD, json.dumps(record, indent=2) + "\n")
+        for old in self.run_dir.glob("best-epoch_*.keras"):
+            if old.name != name:
+                old.unlink()
+        self.best = value
 
 
 class LearningRates(keras.callbacks.Callback):

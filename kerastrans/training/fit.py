@@ -208,6 +208,7 @@ def _fit(
     try:  # before anything is written: a config that does not build leaves no run behind
         with strategy.scope():
             model = build_model(config)
+        _check_keep_best(config, model)
     except (TypeError, ValueError) as error:
         raise ConfigError(str(error)) from error
     adapt_model(model, strategy)
@@ -218,6 +219,24 @@ def _fit(
             (out / _FINISHED).unlink(missing_ok=True)
         with shard_errors([config.data.dataset, config.data.validation]):
             return _train(model, config, run_dir, out, strategy, progress, callbacks, on_resume)
+
+
+def _check_keep_best(config: Config, model: keras.Model) -> None:
+    """Refuse a ``training.keep_best`` that no validation of this run can report."""
+    metric = config.training.keep_best
+    if metric is None:
+        return
+    if config.data.validation is None:
+        raise ValueError(
+            f"training.keep_best={metric!r} needs validation data, and this run has none "
+            "(set data.eval_split or data.validation)"
+        )
+    tracked = sorted(f"val_{tracker.name}" for tracker in model.metrics)
+    if metric not in tracked:
+        raise ValueError(
+            f"training.keep_best={metric!r} is not a metric of this model (it has: "
+            f"{', '.join(tracked)})"
+        )
 
 
 def read_finished(run_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -322,6 +341,8 @@ def _callbacks(
         examples = grid_examples(config, training.grid_images)
         renderer = GridRenderer(model, config, examples)
         callbacks.append(run_callbacks.ImageGrids(out / "grids", renderer))
+    if training.keep_best:
+        callbacks.append(run_callbacks.BestModel(out, training.keep_best))
     callbacks.append(
         run_callbacks.ResumeCheckpoint(
             out, position, training.checkpoint_every, training.keep_checkpoints
