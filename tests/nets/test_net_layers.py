@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import ops
 
 from kerastrans.nets import (
@@ -41,6 +42,75 @@ def test_instance_norm_round_trips_its_config_and_rejects_bad_epsilon():
     assert InstanceNormalization.from_config(layer.get_config()).get_config() == layer.get_config()
     with pytest.raises(ValueError, match="epsilon must be > 0, got 0"):
         InstanceNormalization(epsilon=0)
+
+
+def _instance_norm_pair(**arguments):
+    """A layer on the fused kernel and one on the formula, with the same random weights."""
+    fused, formula = InstanceNormalization(**arguments), InstanceNormalization(**arguments)
+    formula.use_fused_kernel = False
+    for layer in (fused, formula):
+        layer.build((None, 6, 5, 3))
+    weights = [RNG.normal(1.0, 0.5, w.shape).astype("float32") for w in fused.get_weights()]
+    fused.set_weights(weights)
+    formula.set_weights(weights)
+    return fused, formula
+
+
+def _training_output_and_gradients(layer, x, cotangent):
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(tf.cast(y, "float32") * cotangent)
+    return [y, *tape.gradient(loss, [x, *layer.trainable_weights])]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize(
+    "arguments", [{}, {"center": False}, {"scale": False}, {"epsilon": 1e-3}], ids=str
+)
+def test_instance_norm_fused_training_path_gives_the_formula_and_its_gradients(batch, arguments):
+    fused, formula = _instance_norm_pair(**arguments)
+    x = RNG.normal(2.0, 3.0, (batch, 6, 5, 3)).astype("float32")
+    cotangent = RNG.normal(size=x.shape).astype("float32")
+    got = _training_output_and_gradients(fused, x, cotangent)
+    expected = _training_output_and_gradients(formula, x, cotangent)
+    assert len(got) == 2 + len(fused.trainable_weights)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b), atol=2e-5)
+
+
+def test_instance_norm_fused_path_handles_an_unknown_batch_and_second_derivatives():
+    fused, formula = _instance_norm_pair()
+    x = tf.constant(RNG.normal(size=(2, 6, 5, 3)).astype("float32"))
+
+    def penalty_gradient(layer):
+        # A gradient penalty: the gradient of the input gradient's norm.
+        with tf.GradientTape() as outer:
+            outer.watch(x)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                score = tf.reduce_sum(tf.tanh(layer(x, training=True)) * tf.range(3.0))
+            penalty = tf.reduce_sum(tf.square(inner.gradient(score, x)))
+        return outer.gradient(penalty, x)
+
+    np.testing.assert_allclose(penalty_gradient(fused), penalty_gradient(formula), atol=1e-4)
+    traced = tf.function(
+        lambda images: fused(images, training=True),
+        input_signature=[tf.TensorSpec((None, 6, 5, 3))],
+    )
+    np.testing.assert_allclose(traced(x), formula(x, training=True), atol=2e-5)
+
+
+def test_instance_norm_keeps_float32_weights_and_the_fused_path_under_mixed_precision():
+    x = RNG.normal(size=(2, 6, 5, 3)).astype("float32")
+    with precision_scope("mixed_bfloat16"):
+        mixed = InstanceNormalization()
+        y = mixed(x, training=True)
+    assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+    assert keras.backend.standardize_dtype(mixed.gamma.dtype) == "float32"
+    reference = InstanceNormalization()(x)
+    np.testing.assert_allclose(ops.convert_to_numpy(ops.cast(y, "float32")), reference, atol=3e-2)
 
 
 def test_pixel_shuffle_moves_channels_into_space_like_depth_to_space():
