@@ -24,7 +24,8 @@ figures use 100). Nothing is tuned on test data:
 - ``lpd``: ``--model lpd``, learned primal-dual (Adler & Oktem 2018), L2.
 
 Every network takes the noisy sinograms of the first ``--train-images``
-samples of the train split, validates on the first 64 validation samples and
+samples of the train split, validates on the first 64 validation samples (the
+model of the best validation PSNR reconstructs the test images) and
 trains for its ``--steps`` (defaults `_ellipses_methods.BUDGETS`, a short
 run) in the precision ``--precision auto`` picks (mixed bfloat16 where the
 CPU computes it natively; the run's ``config.yaml`` records it).
