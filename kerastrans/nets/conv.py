@@ -60,10 +60,8 @@ def conv2d_as_matmul(inputs, kernel, strides: tuple[int, int], padding: str):
     patches = tf.image.extract_patches(
         inputs, [1, kernel_h, kernel_w, 1], [1, *strides, 1], [1, 1, 1, 1], padding.upper()
     )
-    _, height, width, depth = patches.shape
     # A patch is ordered (row, column, channel): the order of the kernel's first three axes.
-    outputs = tf.matmul(tf.reshape(patches, (-1, depth)), tf.reshape(kernel, (depth, filters)))
-    return tf.reshape(outputs, (-1, height, width, filters))
+    return _matmul_2d(patches, tf.reshape(kernel, (-1, filters)))
 
 
 def conv2d_transpose_as_matmul(inputs, kernel, strides: tuple[int, int], padding: str):
@@ -86,11 +84,7 @@ def conv2d_transpose_as_matmul(inputs, kernel, strides: tuple[int, int], padding
     _, height, width, _ = inputs.shape
     stride_h, stride_w = strides
     shifts_h, shifts_w = -(-kernel_h // stride_h), -(-kernel_w // stride_w)
-    blocks = tf.matmul(
-        tf.reshape(inputs, (-1, channels)),
-        tf.reshape(kernel, (kernel_h * kernel_w * filters, channels)),
-        transpose_b=True,
-    )
+    blocks = _matmul_2d(inputs, tf.reshape(kernel, (-1, channels)), transpose_b=True)
     blocks = tf.reshape(blocks, (-1, height, width, kernel_h, kernel_w, filters))
     blocks = tf.pad(
         blocks,
@@ -180,6 +174,12 @@ def conv2d_thin(inputs, kernel, padding: str):
     kernel_hw, offsets = (kernel_h, kernel_w), kernel_h * kernel_w
     pads = _same_padding(kernel_hw, padding)
     border = [[0, 0], [kernel_h - 1] * 2, [kernel_w - 1] * 2, [0, 0]]
+    # The complement of ``pads`` to a full border: padding the gradient's patch columns by it
+    # lines input pixel (a, b) up with the output pixels (a + pad - dy, b + pad - dx).
+    complement = [
+        [kernel - 1 - pad for pad in pair]
+        for kernel, pair in zip((1, *kernel_hw, 1), pads, strict=True)
+    ]
     strides = [1, 1, 1, 1]
 
     @tf.custom_gradient
@@ -187,10 +187,8 @@ def conv2d_thin(inputs, kernel, padding: str):
         def gradient(upstream):
             # Each output pixel's share of each input patch, then the patches added back.
             columns = _matmul_2d(upstream, tf.reshape(w, (offsets * channels, filters)), True)
-            top, left = pads[1][0], pads[2][0]
-            padded_size = (x.shape[1] + sum(pads[1]), x.shape[2] + sum(pads[2]))
-            grad_x = _shifted_sum(tf.pad(columns, border), kernel_hw, padded_size, flip=True)
-            grad_x = grad_x[:, top : top + x.shape[1], left : left + x.shape[2]]
+            padded = tf.pad(columns, complement)
+            grad_x = _shifted_sum(padded, kernel_hw, x.shape[1:3], flip=True)
             grad_w = tf.raw_ops.Conv2DBackpropFilter(
                 input=x,
                 filter_sizes=w.shape,
