@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from kerastrans._compat import ProgbarLogger, scalar_summary_metadata
 from kerastrans.atomic import atomic_path, atomic_write_text
+from kerastrans.errors import file_error
 from kerastrans.training.checkpoints import save_checkpoint
 from kerastrans.training.grids import GridRenderer
 
@@ -138,11 +139,22 @@ def higher_is_better(metric: str) -> bool:
 
 
 def read_best(run_dir: str | os.PathLike) -> dict | None:
-    """The record of the best epoch (``epoch``, ``metric``, ``value``, ``file``), or `None`."""
+    """The record of the best epoch (``epoch``, ``metric``, ``value``, ``file``), or `None`.
+
+    Raises:
+        DataError: If ``best.json`` is damaged (not JSON, or a key missing).
+    """
     path = Path(run_dir) / BEST_RECORD
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        missing = {"epoch", "metric", "value", "file"} - set(record)
+    except (ValueError, TypeError) as error:
+        raise file_error(path, f"not a readable best-model record ({error})") from None
+    if missing:
+        raise file_error(path, f"not a best-model record (missing {', '.join(sorted(missing))})")
+    return record
 
 
 class BestModel(keras.callbacks.Callback):

@@ -146,3 +146,15 @@ def test_load_run_refuses_a_best_model_that_is_not_there(paired_dataset, tiny_co
     (run_dir / "best.json").write_text(json.dumps(record))
     with pytest.raises(DataError, match=r"best-epoch_0001\.keras: named by best\.json but missing"):
         load_run(run_dir, which="best")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [('{"epoch": 3, "metric": "val_ps', "not a readable best-model record"),
+     ('{"epoch": 3, "metric": "val_psnr"}', r"not a best-model record \(missing file, value\)"),
+     ("5", "not a readable best-model record")],
+)  # fmt: skip
+def test_a_damaged_best_record_is_named_in_one_line(tmp_path, text, problem):
+    (tmp_path / "best.json").write_text(text)
+    with pytest.raises(DataError, match=rf"best\.json: {problem}"):
+        read_best(tmp_path)
