@@ -113,6 +113,7 @@ def convert(
     output_format: str = "same",
     direction: str = "AtoB",
     version: int | None = None,
+    which: str = "auto",
     overwrite: bool = False,
     progress: bool = True,
     on_error: Callable[[str], None] | None = None,
@@ -136,6 +137,8 @@ def convert(
             that records another direction is refused.
         version: Version folder when ``model`` is a model folder of
             numbered SavedModels; by default the highest.
+        which: The epoch's model of a run directory: ``"auto"``, ``"best"``
+            or ``"latest"`` (see `kerastrans.runs.load_run`).
         overwrite: Write into a non-empty ``output_dir``, replacing files.
         progress: Show a progress bar.
         on_error: Called with each error line as it happens (the CLI prints
@@ -160,7 +163,9 @@ def convert(
     root, files = _inputs(input_path)
     _check_output_dir(output_dir, root if input_path.is_dir() else None)
     if isinstance(model, (str, os.PathLike)):
-        translator = load_translator(model, direction, version=version)
+        translator = load_translator(model, direction, version=version, which=which)
+    elif which != "auto":
+        raise ValueError(f"which={which!r} picks the model of a run directory, not of {model!r}")
     elif getattr(model, "direction", direction) != direction:
         raise ValueError(f"the model translates {model.direction}, not {direction}")
     else:

@@ -161,6 +161,7 @@ def export_run(
     version: int = 1,
     image_size: tuple[int, int] | None = None,
     overwrite: bool = False,
+    which: str = "auto",
 ) -> Path:
     """Export the generator of a training run (see `export_translator`).
 
@@ -171,16 +172,19 @@ def export_run(
         version: Version folder number.
         image_size: Fixed ``(height, width)`` of the signature, if wanted.
         overwrite: Replace an existing version folder.
+        which: The epoch's model: ``"auto"``, ``"best"`` or ``"latest"``
+            (see `kerastrans.runs.load_run`); ``kerastrans.json`` records
+            which file was exported (``model``).
 
     Returns:
         The version folder written.
 
     Raises:
-        DataError: If ``run_dir`` is not a run directory.
+        DataError: If ``run_dir`` is not a run directory, or has no model of ``which``.
     """
     from kerastrans.runs import load_run
 
-    run = load_run(run_dir)
+    run = load_run(run_dir, which)
     translator = run.translator(direction)
     info = {"run_dir": os.fspath(Path(run_dir).resolve()), "model": run.source}
     return export_translator(

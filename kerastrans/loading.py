@@ -24,7 +24,11 @@ __all__ = ["load_translator"]
 
 
 def load_translator(
-    model: str | os.PathLike, direction: str = "AtoB", *, version: int | None = None
+    model: str | os.PathLike,
+    direction: str = "AtoB",
+    *,
+    version: int | None = None,
+    which: str = "auto",
 ) -> ImageTranslator:
     """Load a model for translation: an exported SavedModel or a run directory.
 
@@ -35,6 +39,10 @@ def load_translator(
         direction: ``"AtoB"`` or ``"BtoA"`` (CycleGAN runs, or a SavedModel
             exported with that direction).
         version: The version folder of a model folder; by default the highest.
+        which: The model of a run directory (see `kerastrans.runs.load_run`):
+            ``"auto"`` (its best epoch's if it keeps one, else its latest),
+            ``"best"`` or ``"latest"``. A SavedModel holds one model: only
+            ``"auto"`` applies to it.
 
     Returns:
         A callable from physical units to physical units.
@@ -44,13 +52,19 @@ def load_translator(
             ``"BtoA"`` for a run that has one generator.
         DataError: If ``model`` is neither a SavedModel nor a run directory,
             has no version ``version``, or is a SavedModel of the other
-            direction.
+            direction, or is a SavedModel and ``which`` asks for an epoch.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     path = Path(model)
     saved_model = find_saved_model(path, version)
     if saved_model is not None:
+        if which != "auto":
+            raise file_error(
+                saved_model,
+                f"is an exported SavedModel, which holds one model: {which!r} picks an epoch "
+                "of a run directory of kerastrans fit",
+            )
         translator = load_exported(saved_model)
         if translator.direction != direction:
             raise file_error(
@@ -60,4 +74,4 @@ def load_translator(
             )
         return translator
     # load_run raises DataError for a folder that is not a run.
-    return load_run(path).translator(direction)
+    return load_run(path, which).translator(direction)

@@ -40,7 +40,10 @@ if TYPE_CHECKING:
 
     from kerastrans.translate import Translator
 
-__all__ = ["Run", "load_run"]
+__all__ = ["WHICH", "Run", "load_run", "model_source"]
+
+#: What `load_run` may load from a run directory: see its ``which``.
+WHICH = ("auto", "best", "latest")
 
 #: The model class (in `kerastrans.models`) of each ``model.kind``.
 _MODEL_CLASSES = {
@@ -125,14 +128,37 @@ def load_run(run_dir: str | os.PathLike, which: str = "auto") -> Run:
         DataError: If ``run_dir`` is not a run directory (a Keras file is
             named as such), holds no model yet, or its ``model.keras`` is
             truncated, corrupt or not a kerastrans model.
+        ValueError: If ``which`` is not one of `WHICH`.
     """
-
     import kerastrans.models  # noqa: F401  (registers the model classes for deserialisation)
     from kerastrans.training import build_model, read_finished
-    from kerastrans.training.callbacks import read_best
-    from kerastrans.training.checkpoints import latest_checkpoint
 
     path = Path(run_dir)
+    config = _read_config(path)
+    chosen, source = _choose(path, config, which)
+    if isinstance(chosen, Path):
+        model = _load_model(chosen, config)
+    else:  # stopped in its first epoch: the newest checkpoint's weights
+        model = build_model(config)
+        chosen.restore(model)
+    return Run(path, config, model, read_finished(path), _in_float32(model, config), source)
+
+
+def model_source(run_dir: str | os.PathLike, which: str = "auto") -> str:
+    """Which model `load_run` takes from ``run_dir`` for ``which``, without loading it.
+
+    For the command line to say what it evaluates, converts or exports, e.g.
+    ``"best-epoch_0044.keras (best val_psnr 28.4)"``.
+
+    Raises:
+        DataError: As `load_run` does.
+    """
+    path = Path(run_dir)
+    return _choose(path, _read_config(path), which)[1]
+
+
+def _read_config(path: Path) -> Config:
+    """The config of run directory ``path``; a one-line `DataError` if it is not one."""
     if path.is_file() and zipfile.is_zipfile(path):
         raise file_error(
             path,
@@ -143,11 +169,18 @@ def load_run(run_dir: str | os.PathLike, which: str = "auto") -> Run:
     if not config_path.is_file():
         raise file_error(path, "not a run directory of kerastrans fit (no config.yaml)")
     try:
-        config = load_config(config_path)
+        return load_config(config_path)
     except (TypeError, ValueError) as error:
         raise file_error(config_path, f"not a readable run config: {error}") from None
-    if which not in ("auto", "best", "latest"):
-        raise ValueError(f"which must be 'auto', 'best' or 'latest', got {which!r}")
+
+
+def _choose(path: Path, config: Config, which: str) -> tuple[Any, str]:
+    """The model file (or, before the first epoch ends, checkpoint) of ``which``, described."""
+    from kerastrans.training.callbacks import read_best
+    from kerastrans.training.checkpoints import latest_checkpoint
+
+    if which not in WHICH:
+        raise ValueError(f"which must be one of {WHICH}, got {which!r}")
     keeps_best = which == "best" or (which == "auto" and config.training.keep_best)
     best = read_best(path) if keeps_best else None
     if which == "best" and best is None:
@@ -156,18 +189,13 @@ def load_run(run_dir: str | os.PathLike, which: str = "auto") -> Run:
         best_path = path / best["file"]
         if not best_path.is_file():
             raise file_error(best_path, "named by best.json but missing")
-        model = _load_model(best_path, config)
-        source = f"{best['file']} (best {best['metric']} {best['value']:.4g})"
-    elif (path / "model.keras").is_file():
-        model, source = _load_model(path / "model.keras", config), "model.keras (latest)"
-    else:
-        checkpoint = latest_checkpoint(path / "checkpoints")
-        if checkpoint is None:
-            raise file_error(path, "holds no trained model yet (no model.keras, no checkpoint)")
-        model = build_model(config)
-        checkpoint.restore(model)
-        source = f"checkpoint of epoch {checkpoint.epoch}, step {checkpoint.step} (latest)"
-    return Run(path, config, model, read_finished(path), _in_float32(model, config), source)
+        return best_path, f"{best['file']} (best {best['metric']} {best['value']:.4g})"
+    if (path / "model.keras").is_file():
+        return path / "model.keras", "model.keras (latest)"
+    checkpoint = latest_checkpoint(path / "checkpoints")
+    if checkpoint is None:
+        raise file_error(path, "holds no trained model yet (no model.keras, no checkpoint)")
+    return checkpoint, f"checkpoint of epoch {checkpoint.epoch}, step {checkpoint.step} (latest)"
 
 
 def _in_float32(model: keras.Model, config: Config) -> keras.Model:

@@ -18,8 +18,15 @@ import sys
 from pathlib import Path
 
 from kerastrans.cli._types import non_negative_float, positive_int
+from kerastrans.runs import WHICH, model_source
 
-__all__ = ["add_model_options", "add_parser", "announce_version", "tiled_model"]
+__all__ = [
+    "add_epoch_option",
+    "add_model_options",
+    "add_parser",
+    "announce_model",
+    "tiled_model",
+]
 
 #: Output formats (`kerastrans.convert.FORMATS`, listed here so --help needs no TensorFlow).
 FORMATS = ("same", "dcm", "png16", "npy")
@@ -65,19 +72,21 @@ def run(args: argparse.Namespace) -> int:
     def report(line: str) -> None:
         tqdm.write(f"kerastrans convert: {line}", file=sys.stderr)  # above the progress bar
 
-    announce_version(args)
+    announce_model(args.model, args.which, args.version)
     try:
+        model = tiled_model(args, args.model)  # a path, or the tiled translator loaded from it
+        paths_only = {"version": args.version, "which": args.which} if model is args.model else {}
         summary = convert(
-            tiled_model(args, args.model),
+            model,
             args.input,
             args.output_dir,
             batch_size=args.batch_size,
             output_format=args.format,
             direction=args.direction,
-            version=args.version,
             overwrite=args.overwrite,
             progress=args.progress,
             on_error=report,
+            **paths_only,
         )
     except DataError:
         raise
@@ -130,6 +139,7 @@ def add_model_options(parser: argparse.ArgumentParser, items: str) -> None:
         metavar="N",
         help="version folder N of a model folder of 'export' (default: the highest, printed)",
     )
+    add_epoch_option(parser)
     parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="hide the progress bar"
     )
@@ -148,6 +158,18 @@ def add_model_options(parser: argparse.ArgumentParser, items: str) -> None:
     )
 
 
+def add_epoch_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--epoch``: which model of a run directory (`kerastrans.runs.load_run`'s ``which``)."""
+    parser.add_argument(
+        "--epoch",
+        dest="which",
+        choices=WHICH,
+        default="auto",
+        help="model of a run directory: best (its best validation epoch, training.keep_best), "
+        "latest (its last epoch), or auto: best if the run keeps one, else latest (default)",
+    )
+
+
 def tiled_model(args: argparse.Namespace, model):
     """``model`` (a translator or a path) in ``--tile`` tiles, or as it is without ``--tile``."""
     if args.tile is None:
@@ -158,7 +180,7 @@ def tiled_model(args: argparse.Namespace, model):
     from kerastrans.tiling import DEFAULT_OVERLAP, TiledTranslator
 
     if not callable(model):
-        model = load_translator(model, args.direction, version=args.version)
+        model = load_translator(model, args.direction, version=args.version, which=args.which)
     overlap = DEFAULT_OVERLAP if args.overlap is None else args.overlap
     try:
         return TiledTranslator(model, args.tile, overlap, args.batch_size)
@@ -174,12 +196,19 @@ def _fraction(text: str) -> float:
     return value
 
 
-def announce_version(args: argparse.Namespace) -> None:
-    """Print which version of a model folder of several versions is used by default."""
+def announce_model(model: Path, which: str = "auto", version: int | None = None) -> None:
+    """Print which model is used: the epoch of a run directory, or the version of a model folder.
+
+    A model folder prints only when it has several versions and ``--version``
+    did not pick one.
+    """
     from kerastrans.export import model_versions
 
-    versions = model_versions(args.model)
-    if args.version is None and len(versions) > 1:
+    if (model / "config.yaml").is_file():
+        print(f"model: {model / model_source(model, which)}")
+        return
+    versions = model_versions(model)
+    if version is None and len(versions) > 1:
         print(
             f"model: {versions[max(versions)]}, the highest of versions "
             f"{', '.join(map(str, versions))} (--version N picks another)"

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from kerastrans.cli._types import positive_int
-from kerastrans.cli.convert import add_model_options, announce_version, tiled_model
+from kerastrans.cli.convert import add_model_options, announce_model, tiled_model
 
 __all__ = ["add_parser"]
 
@@ -71,9 +71,10 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error(f"--fbp-frequency-scaling must be in (0, 1], got {scaling}")
     if args.out is not None:  # fail now, not after computing everything
         writable_directory(args.out)
-    announce_version(args)
+    announce_model(args.model, args.which, args.version)
     translator = tiled_model(
-        args, load_translator(args.model, args.direction, version=args.version)
+        args,
+        load_translator(args.model, args.direction, version=args.version, which=args.which),
     )
     if args.data_range == "window" and getattr(translator, "output_window", None) is None:
         args.parser.error("--data-range window needs a model with a recorded output window")

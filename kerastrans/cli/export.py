@@ -13,6 +13,7 @@ import shlex
 from pathlib import Path
 
 from kerastrans.cli._types import positive_int
+from kerastrans.cli.convert import add_epoch_option, announce_model
 
 __all__ = ["add_parser"]
 
@@ -49,6 +50,7 @@ def add_parser(subparsers) -> None:
         metavar=("HEIGHT", "WIDTH"),
         help="fix the image size of the signature (default: any size the network takes)",
     )
+    add_epoch_option(parser)
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing version folder"
     )
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from kerastrans.errors import DataError
     from kerastrans.export import export_run, read_export_info
 
+    announce_model(args.run_dir, args.which)
     try:
         folder = export_run(
             args.run_dir,
@@ -68,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             version=args.version,
             image_size=args.image_size,
             overwrite=args.overwrite,
+            which=args.which,
         )
     except DataError:
         raise
