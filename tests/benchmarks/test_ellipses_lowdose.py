@@ -54,3 +54,11 @@ def test_float32_row_must_land_within_0_2_db_of_the_auto_row(lowdose, gap, state
     line = lowdose.precision_verdict(_lowdose_rows(31.0 + gap, 31.0))
     assert line.startswith("precision: pix2pix-l1 in mixed_bfloat16 ")
     assert f"vs float32 31.00 dB (450 ms/step): {gap:+.2f} dB; goal within 0.2 dB: {state}" in line
+
+
+def test_paired_runs_are_scored_with_their_best_validation_epoch(benchmark, tmp_path):
+    paired = benchmark("_paired")
+    settings = paired.TrainSettings(1, 3, batch_size=2, crop=32)
+    config = paired.pix2pix_config(tmp_path, settings, {"l1": 100.0, "adversarial": 1.0})
+    assert config.training.keep_best == "val_psnr"
+    assert config.data.eval_split == "validation"  # never a test split
