@@ -32,6 +32,7 @@ __all__ = [
     "machine",
     "markdown_table",
     "median_seconds",
+    "merge_rows",
     "print_table",
     "save_figure",
     "write_results",
@@ -95,6 +96,33 @@ def write_results(
     path = Path(folder) / f"{name}.json"
     atomic_write_text(path, json.dumps(result, indent=2) + "\n")
     return path
+
+
+def merge_rows(
+    rows: Sequence[Mapping[str, Any]], path: Path, order: Sequence[str]
+) -> tuple[list[dict], list[str]]:
+    """Rows of this run, plus the previous JSON's rows of methods this run did not run.
+
+    For scripts that re-run some of their methods (``--methods``): the rows
+    of ``path`` whose method this run did not produce are kept as they were.
+
+    Args:
+        rows: This run's rows.
+        path: The previous results JSON (absent: nothing is kept).
+        order: Methods in the order of the merged rows; others go last.
+
+    Returns:
+        ``(merged rows, methods kept from the previous JSON)``.
+    """
+    rows = [dict(row) for row in rows]
+    if not path.is_file():
+        return rows, []
+    ran = {row["method"] for row in rows}
+    previous = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    kept = [row for row in previous if row["method"] not in ran]
+    rank = {method: index for index, method in enumerate(order)}
+    merged = sorted([*rows, *kept], key=lambda row: rank.get(row["method"], len(rank)))
+    return merged, [row["method"] for row in kept]
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from _common import RESULTS, print_table, save_figure, write_results
+from _common import RESULTS, merge_rows, print_table, save_figure, write_results
 from _training import add_work_arguments, build_dataset, train, train_hours
 
 if TYPE_CHECKING:
@@ -298,6 +298,7 @@ def finish(
     work: Path,
     quick: bool,
     argv: Sequence[str] | None,
+    order: Sequence[str] = (),
 ) -> list[dict]:
     """Print the table and the goals, save the figure and, on a full run, the results JSON.
 
@@ -311,9 +312,12 @@ def finish(
             writes nothing to ``benchmarks/results``.
         quick: Whether this is a ``--quick`` run.
         argv: The arguments, for the ``command`` of the JSON (`None`: ``sys.argv[1:]``).
+        order: With ``--methods``: every row name in JSON order; the previous
+            JSON's rows of runs this run did not make are kept (`merge_rows`).
 
     Returns:
-        All rows: the phantom rows, then the real-slice rows.
+        All rows: the phantom rows, then the real-slice rows (merged with the
+        kept ones when ``order`` is given and this is not a quick run).
     """
     phantom_rows = [row for score in scores for row in score.phantom_rows]
     real_rows = [row for score in scores for row in score.real_rows]
@@ -335,10 +339,15 @@ def finish(
     }
     panels = [panel for score in scores for panel in score.panels]
     print(_plot((work if quick else RESULTS) / f"{name}.png", panels, bars, title))
-    if not quick:
-        arguments = sys.argv[1:] if argv is None else list(argv)
-        command = shlex.join(["python", f"benchmarks/{name}.py", *arguments])
-        print(write_results(name, command, rows))
+    if quick:
+        return rows
+    if order:
+        rows, kept = merge_rows(rows, RESULTS / f"{name}.json", order)
+        if kept:
+            print(f"rows kept from the previous results (not re-run): {', '.join(kept)}")
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    command = shlex.join(["python", f"benchmarks/{name}.py", *arguments])
+    print(write_results(name, command, rows))
     return rows
 
 
@@ -388,9 +397,18 @@ def _plot(
 
 
 def parse_arguments(
-    name: str, description: str, full: Any, quick: Any, argv: Sequence[str] | None
-) -> tuple[Any, Path, bool]:
+    name: str,
+    description: str,
+    full: Any,
+    quick: Any,
+    argv: Sequence[str] | None,
+    methods: Sequence[str] = (),
+) -> tuple[Any, Path, bool, list[str]]:
     """Parse ``--work``, ``--quick``, ``--epochs``, ``--train-images``, ``--crop``, ``--residual``.
+
+    With ``methods`` (the script's run names), also ``--methods``: the runs to
+    train and score (default all); `finish` keeps the other runs' rows of the
+    previous JSON.
 
     Args:
         name: The benchmark's name (default work folder ``benchmarks/work/<name>``).
@@ -398,10 +416,12 @@ def parse_arguments(
         full: The script's default settings (with ``phantoms`` and a `TrainSettings` ``train``).
         quick: The settings of ``--quick``.
         argv: Arguments (`None`: ``sys.argv[1:]``).
+        methods: Run names ``--methods`` chooses from (none: no such option).
 
     Returns:
-        ``(settings, work folder, quick)``: with ``--quick``, ``quick`` and
-        ``<work>-quick``; else ``full`` with the epochs and training phantoms asked for.
+        ``(settings, work folder, quick, methods)``: with ``--quick``, ``quick``
+        and ``<work>-quick``; else ``full`` with the epochs and training
+        phantoms asked for; the runs chosen, in the order of ``methods``.
     """
     parser = argparse.ArgumentParser(description=description)
     add_work_arguments(parser, name)
@@ -431,14 +451,24 @@ def parse_arguments(
         action="store_true",
         help="the U-Nets learn a correction of their input (residual output, linear)",
     )
+    if methods:
+        parser.add_argument(
+            "--methods",
+            nargs="+",
+            choices=list(methods),
+            default=list(methods),
+            help="runs to train and score (default all); the others' rows of the previous "
+            "results JSON are kept",
+        )
     args = parser.parse_args(argv)
+    chosen = [method for method in methods if method in args.methods] if methods else []
     if args.quick:
         quick = dataclasses.replace(
             quick, train=dataclasses.replace(quick.train, residual=args.residual)
         )
-        return quick, Path(f"{args.work}-quick"), True
+        return quick, Path(f"{args.work}-quick"), True, chosen
     train = dataclasses.replace(
         full.train, epochs=args.epochs, crop=args.crop, residual=args.residual
     )
     phantoms = (args.train_images, *full.phantoms[1:])
-    return dataclasses.replace(full, phantoms=phantoms, train=train), args.work, False
+    return dataclasses.replace(full, phantoms=phantoms, train=train), args.work, False, chosen

@@ -66,13 +66,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from _common import RESULTS, print_table, save_figure, write_results
+from _common import RESULTS, merge_rows, print_table, save_figure, write_results
 from _ellipses_methods import BUDGETS, METHODS, Data, Result, Settings, build_data
 from _training import add_work_arguments
 
@@ -206,22 +205,6 @@ def parse_steps(values: list[str] | None, methods: list[str]) -> dict[str, int]:
     return steps
 
 
-def merge_rows(rows: list[dict], path: Path) -> tuple[list[dict], list[str]]:
-    """Rows of this run, plus the previous JSON's rows of methods this run did not run."""
-    if not path.is_file():
-        return rows, []
-    ran = {row["method"] for row in rows}
-    kept = [
-        r for r in json.loads(path.read_text(encoding="utf-8"))["rows"] if r["method"] not in ran
-    ]
-    order = [*METHODS, "build-test-data", "wall-time"]
-    merged = sorted(
-        [*rows, *kept],
-        key=lambda r: order.index(r["method"]) if r["method"] in order else len(order),
-    )
-    return merged, [r["method"] for r in kept]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-test", type=int, default=1000, help="test images (default 1000)")
@@ -262,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     rows += timing
 
     folder = settings.work if args.quick else RESULTS
-    merged, kept = (rows, []) if args.quick else merge_rows(rows, RESULTS / f"{NAME}.json")
+    order = [*METHODS, "build-test-data", "wall-time"]
+    merged, kept = (rows, []) if args.quick else merge_rows(rows, RESULTS / f"{NAME}.json", order)
     print()
     print_table([r for r in merged if r["method"] in METHODS], COLUMNS)
     for row in timing:

@@ -115,7 +115,7 @@ def _examples(images, split: str, factor: int) -> Iterator[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     doc = __doc__.split("\n\n")[0]
-    settings, work, quick = paired.parse_arguments(NAME, doc, FULL, QUICK, argv)
+    settings, work, quick, _ = paired.parse_arguments(NAME, doc, FULL, QUICK, argv)
     datasets = build(work, settings)
     configs = {
         f"pix2pix x{factor}": paired.pix2pix_config(dataset, settings.train, LOSSES)

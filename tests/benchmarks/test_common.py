@@ -1,4 +1,6 @@
-"""``benchmarks/_common.py``: how the results JSON describes the machine."""
+"""``benchmarks/_common.py``: how the results JSON describes the machine; merged re-runs."""
+
+import json
 
 import pytest
 
@@ -29,3 +31,25 @@ def test_machine_without_cpuinfo_leaves_the_model_out(common, tmp_path):
     described = common.machine(tmp_path / "missing")
     assert " CPU, " in described
     assert "(" not in described
+
+
+def test_merge_rows_keeps_the_previous_rows_of_methods_not_run_in_order(common, tmp_path):
+    previous = tmp_path / "x.json"
+    old = [{"method": "a", "psnr": 1.0}, {"method": "b", "psnr": 2.0}, {"method": "c", "psnr": 3.0}]
+    previous.write_text(json.dumps({"name": "x", "rows": old}))
+    merged, kept = common.merge_rows([{"method": "b", "psnr": 9.0}], previous, ["c", "b", "a"])
+    assert merged == [{"method": "c", "psnr": 3.0}, {"method": "b", "psnr": 9.0},
+                      {"method": "a", "psnr": 1.0}]  # fmt: skip
+    assert kept == ["a", "c"]
+    assert common.merge_rows(old, tmp_path / "absent.json", []) == (old, [])
+
+
+def test_paired_methods_option_picks_runs_in_script_order(benchmark):
+    paired, lowdose = benchmark("_paired"), benchmark("lowdose")
+    names = list(lowdose.RUNS)
+    *_, methods = paired.parse_arguments(
+        "x", "", lowdose.FULL, lowdose.QUICK, ["--methods", names[2], names[0]], names
+    )
+    assert methods == [names[0], names[2]]
+    *_, everything = paired.parse_arguments("x", "", lowdose.FULL, lowdose.QUICK, [], names)
+    assert everything == names
