@@ -25,6 +25,7 @@ __all__ = [
     "add_model_options",
     "add_parser",
     "announce_model",
+    "announce_run",
     "tiled_model",
 ]
 
@@ -196,6 +197,11 @@ def _fraction(text: str) -> float:
     return value
 
 
+def announce_run(run_dir: Path, which: str = "auto") -> None:
+    """Print which model of a run directory ``which`` takes (a `DataError` if it is no run)."""
+    print(f"model: {run_dir / model_source(run_dir, which)}")
+
+
 def announce_model(model: Path, which: str = "auto", version: int | None = None) -> None:
     """Print which model is used: the epoch of a run directory, or the version of a model folder.
 
@@ -205,7 +211,7 @@ def announce_model(model: Path, which: str = "auto", version: int | None = None)
     from kerastrans.export import model_versions
 
     if (model / "config.yaml").is_file():
-        print(f"model: {model / model_source(model, which)}")
+        announce_run(model, which)
         return
     versions = model_versions(model)
     if version is None and len(versions) > 1:

@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 
 from kerastrans.cli._types import positive_int
-from kerastrans.cli.convert import add_epoch_option, announce_model
+from kerastrans.cli.convert import add_epoch_option, announce_run
 
 __all__ = ["add_parser"]
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from kerastrans.errors import DataError
     from kerastrans.export import export_run, read_export_info
 
-    announce_model(args.run_dir, args.which)
+    announce_run(args.run_dir, args.which)  # export takes run directories only
     try:
         folder = export_run(
             args.run_dir,
