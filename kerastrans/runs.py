@@ -195,7 +195,8 @@ def _choose(path: Path, config: Config, which: str) -> tuple[Any, str]:
     checkpoint = latest_checkpoint(path / "checkpoints")
     if checkpoint is None:
         raise file_error(path, "holds no trained model yet (no model.keras, no checkpoint)")
-    return checkpoint, f"checkpoint of epoch {checkpoint.epoch}, step {checkpoint.step} (latest)"
+    where = checkpoint.path.relative_to(path)
+    return checkpoint, f"{where} (epoch {checkpoint.epoch}, step {checkpoint.step}, latest)"
 
 
 def _in_float32(model: keras.Model, config: Config) -> keras.Model:

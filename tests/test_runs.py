@@ -9,7 +9,7 @@ import pytest
 from kerastrans.config import Config, DataConfig, ModelConfig, TrainingConfig, Window
 from kerastrans.data import write_dataset
 from kerastrans.errors import DataError
-from kerastrans.runs import Run, load_run
+from kerastrans.runs import Run, load_run, model_source
 from kerastrans.training import fit
 
 
@@ -69,6 +69,9 @@ def test_run_without_model_keras_is_rebuilt_from_its_checkpoint(cyclegan_run, tm
     run = load_run(tmp_path / "run")
     for ours, theirs in zip(run.model.weights, cyclegan_run.model.weights, strict=True):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    where, description = model_source(tmp_path / "run").split(" ", 1)
+    assert (tmp_path / "run" / where).is_dir()  # the checkpoint folder, not a sentence
+    assert description.startswith("(epoch ") and description.endswith(", latest)")
 
 
 def test_model_keras_is_loaded_in_safe_mode(cyclegan_run, monkeypatch):
