@@ -167,6 +167,7 @@ MODEL_ARGUMENTS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "pool_size": ("pool_size", None),
     "fc_layers": ("fc_layers", ("automap",)),
     "fc_activation": ("fc_activation", ("automap",)),
+    "fc_learning_rate_scale": ("fc_learning_rate_scale", ("automap",)),
     "memory_limit": ("memory_limit", ("automap",)),
     "precision": ("dtype", None),
     "seed": ("seed", None),
@@ -208,6 +209,9 @@ class ModelConfig:
         pool_size: Past fakes shown to the discriminators (pix2pix 0, CycleGAN 50).
         fc_layers: AUTOMAP: fully connected layers before the convolutions.
         fc_activation: AUTOMAP: their activation.
+        fc_learning_rate_scale: AUTOMAP: their learning rate relative to the
+            optimizer's (1); e.g. 0.02 keeps FC layers started at FBP near their
+            start while the convolutions learn at the full rate.
         memory_limit: AUTOMAP: bytes the FC layers may take (`None`: free memory).
         fbp_init: AUTOMAP: start the first FC layer at the dataset geometry's
             FBP (needs ``fc_activation: none``).
@@ -241,6 +245,7 @@ class ModelConfig:
     pool_size: int | None = None
     fc_layers: int = 2
     fc_activation: _ACTIVATIONS = "tanh"
+    fc_learning_rate_scale: float = 1.0
     memory_limit: int | None = None
     fbp_init: bool = False
     geometry: dict[str, Any] | None = None
@@ -274,6 +279,10 @@ class ModelConfig:
             "model", iterations=self.iterations, unrolled_channels=self.unrolled_channels,
             primal_memory=self.primal_memory, dual_memory=self.dual_memory,
         )  # fmt: skip
+        _check(
+            self.fc_learning_rate_scale > 0,
+            f"model.fc_learning_rate_scale must be > 0, got {self.fc_learning_rate_scale}",
+        )
         _check(
             0 < self.fbp_frequency_scaling <= 1,
             f"model.fbp_frequency_scaling must be in (0, 1], got {self.fbp_frequency_scaling}",

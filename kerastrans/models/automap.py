@@ -23,6 +23,7 @@ import numpy as np
 
 from kerastrans.config import Window
 from kerastrans.models.pix2pix import Pix2Pix
+from kerastrans.nets import ScaledDense
 
 __all__ = [
     "AUTOMAP_REFINEMENT",
@@ -139,6 +140,11 @@ class Automap(Pix2Pix):
         image_shape: ``(height, width, channels)`` of the reconstruction.
         fc_layers: Number of FC layers (2 in the paper).
         fc_activation: Activation of the FC layers (``"tanh"`` in the paper).
+        fc_learning_rate_scale: The FC layers' learning rate relative to the
+            optimizer's (1). Adam moves each weight by about the rate per step,
+            so FC layers started at FBP keep their start with a small scale
+            (e.g. 0.02) while the convolutions train at the full rate
+            (`kerastrans.nets.ScaledDense`).
         refinement: Options of `kerastrans.nets.Generator` for the
             convolutional part, over `AUTOMAP_REFINEMENT`.
         memory_limit: Bytes the model may use; default ``MemAvailable`` from
@@ -176,6 +182,7 @@ class Automap(Pix2Pix):
         fc_layers: int = 2,
         *,
         fc_activation: str = "tanh",
+        fc_learning_rate_scale: float = 1.0,
         refinement: Mapping | None = None,
         memory_limit: int | None = None,
         fbp_init: Mapping | None = None,
@@ -208,6 +215,7 @@ class Automap(Pix2Pix):
         self.image_shape = image_shape
         self.fc_layers = int(fc_layers)
         self.fc_activation = fc_activation
+        self.fc_learning_rate_scale = float(fc_learning_rate_scale)
         self.refinement = dict(refinement or {})
         self.memory_limit = memory_limit
         self.fbp_init = None if fbp_init is None else _fbp_options(fbp_init)
@@ -223,6 +231,7 @@ class Automap(Pix2Pix):
             "input_fc_layers": self.fc_layers,
             "fc_shape": image_shape,
             "fc_activation": fc_activation,
+            "fc_learning_rate_scale": self.fc_learning_rate_scale,
         }
         super().__init__(
             input_shape,
@@ -264,12 +273,15 @@ class Automap(Pix2Pix):
         half_in, half_out = sinograms.range / 2, images.range / 2
         kernel = matrix * (half_in / half_out)
         bias = ((half_in + sinograms.base) * matrix.sum(axis=0) - images.base) / half_out - 1.0
-        encoder = self.generator.encoder
-        encoder.get_layer("fc0").set_weights([kernel, bias.astype("float32")])
-        for index in range(1, self.fc_layers):
-            layer = encoder.get_layer(f"fc{index}")
-            units = kernel.shape[1]
-            layer.set_weights([np.eye(units, dtype="float32"), np.zeros(units, "float32")])
+        units = kernel.shape[1]
+        identity = [np.eye(units, dtype="float32"), np.zeros(units, "float32")]
+        for index in range(self.fc_layers):
+            weights = [kernel, bias.astype("float32")] if index == 0 else identity
+            layer = self.generator.encoder.get_layer(f"fc{index}")
+            if isinstance(layer, ScaledDense):
+                layer.set_effective_weights(weights)
+            else:
+                layer.set_weights(weights)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -280,6 +292,7 @@ class Automap(Pix2Pix):
                 "image_shape": self.image_shape,
                 "fc_layers": self.fc_layers,
                 "fc_activation": self.fc_activation,
+                "fc_learning_rate_scale": self.fc_learning_rate_scale,
                 "refinement": self.refinement,
                 "memory_limit": self.memory_limit,
                 "fbp_init": self.fbp_init,

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from kerastrans.nets.blocks import ACTIVATIONS, ConvBlocks, check_choice, check_count
+from kerastrans.nets.layers import ScaledDense
 from kerastrans.precision import resolve_policy
 
 __all__ = ["SKIP_MODES", "Generator"]
@@ -94,6 +95,8 @@ class Generator(keras.Model):
         fc_shape: ``(height, width, channels)`` the FC layers reshape to;
             default ``input_shape``. The convolutions then work at this size.
         fc_activation: Activation of the FC layers.
+        fc_learning_rate_scale: The FC layers' learning rate relative to the
+            optimizer's (`ScaledDense`; 1: plain `keras.layers.Dense`).
         residual_output: Add the input (the FC layers' image with
             ``input_fc_layers``) to the last layer's output, before
             ``out_activation``: the network learns a correction of its input,
@@ -149,6 +152,7 @@ class Generator(keras.Model):
         input_fc_layers: int = 0,
         fc_shape: Sequence[int] | None = None,
         fc_activation: str = "tanh",
+        fc_learning_rate_scale: float = 1.0,
         residual_output: bool = False,
         bottleneck_fc: int = 0,
         input_noise: float = 0.0,
@@ -170,6 +174,8 @@ class Generator(keras.Model):
         check_choice("skip", skip, SKIP_MODES)
         check_choice("out_activation", out_activation, ACTIVATIONS)
         check_choice("fc_activation", fc_activation, ACTIVATIONS)
+        if not fc_learning_rate_scale > 0:
+            raise ValueError(f"fc_learning_rate_scale must be > 0, got {fc_learning_rate_scale}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         for argument, value in (("input_noise", input_noise), ("latent_noise", latent_noise)):
@@ -279,7 +285,13 @@ def _build_encoder(blocks: ConvBlocks, input_shape: tuple, options: dict):
         fc_shape = options["fc_shape"]
         x = keras.layers.Flatten(dtype=blocks.dtype, name="fc_flatten")(x)
         for index in range(options["input_fc_layers"]):
-            x = _dense(blocks, math.prod(fc_shape), options["fc_activation"], f"fc{index}")(x)
+            x = _dense(
+                blocks,
+                math.prod(fc_shape),
+                options["fc_activation"],
+                f"fc{index}",
+                options["fc_learning_rate_scale"],
+            )(x)
         x = keras.layers.Reshape(tuple(fc_shape), dtype=blocks.dtype, name="fc_reshape")(x)
         residual = x
     if options["stem_kernel"] is not None:
@@ -361,9 +373,16 @@ def _build_decoder(blocks: ConvBlocks, encoder: keras.Model, latent_shape: tuple
     return keras.Model(inputs, x, name="decoder")
 
 
-def _dense(blocks: ConvBlocks, units: int, activation: str, name: str) -> keras.layers.Dense:
-    """A fully connected layer with one of our activation names."""
-    activation = "linear" if activation == "none" else activation
-    return keras.layers.Dense(
-        units, activation, kernel_initializer=blocks.initializer(), dtype=blocks.dtype, name=name
-    )
+def _dense(
+    blocks: ConvBlocks, units: int, activation: str, name: str, learning_rate_scale: float = 1.0
+) -> keras.layers.Layer:
+    """A fully connected layer with one of our activation names (`ScaledDense` if scaled)."""
+    options = {
+        "activation": "linear" if activation == "none" else activation,
+        "kernel_initializer": blocks.initializer(),
+        "dtype": blocks.dtype,
+        "name": name,
+    }
+    if learning_rate_scale == 1.0:
+        return keras.layers.Dense(units, **options)
+    return ScaledDense(units, learning_rate_scale=learning_rate_scale, **options)

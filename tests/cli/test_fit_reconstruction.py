@@ -78,7 +78,7 @@ def test_automap_starts_from_the_datasets_fbp(sparseview, tmp_path):
                "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--no-progress",
                "model.fc_layers=1", "model.fc_activation=none", "model.fbp_init=true",
                "model.fbp_frequency_scaling=0.5", "model.generator.base_channels=4",
-               "model.generator.max_channels=4"]  # fmt: skip
+               "model.generator.max_channels=4", "model.fc_learning_rate_scale=0.02"]  # fmt: skip
     assert main(command) == 0
     config = load_config(run / "config.yaml")
     assert config.model.geometry == geometry_from_dataset(sparseview).to_dict()
@@ -86,6 +86,16 @@ def test_automap_starts_from_the_datasets_fbp(sparseview, tmp_path):
     fbp_init = model.get_config()["fbp_init"]
     assert (fbp_init["filter_type"], fbp_init["frequency_scaling"]) == ("Hann", 0.5)
     assert model.generator.get_config()["residual_output"] is True  # corrects the FBP image
+    # The FC layer learns at 0.02 x the rate: stored as FBP / 0.02, applied as FBP.
+    assert model.generator.encoder.get_layer("fc0").learning_rate_scale == 0.02
+
+
+def test_automap_fc_rate_scale_must_be_positive(sparseview, tmp_path, capsys):
+    command = ["fit", "--model", "automap", "--data", str(sparseview), "--out",
+               str(tmp_path / "run"), "--epochs", "1", "--no-progress",
+               "model.fc_learning_rate_scale=0"]  # fmt: skip
+    line = _refused(command, capsys)
+    assert "model.fc_learning_rate_scale must be > 0, got 0.0" in line
 
 
 def test_fbp_unet_takes_the_fbp_filter_and_cut_off(sparseview, tmp_path):

@@ -136,3 +136,38 @@ def test_fbp_init_without_the_residual_correction_is_not_fbp_until_trained():
 def test_fbp_init_needs_a_linear_domain_transform():
     with pytest.raises(ValueError, match="fbp_init needs fc_activation='none'"):
         Automap((6, 25, 1), (16, 16, 1), fbp_init={"geometry": {}})
+
+
+def test_fc_learning_rate_scale_slows_the_fbp_started_fc_layer_alone():
+    from kerastrans.tomo.geometry import GeometrySpec
+
+    spec = GeometrySpec((16, 16), num_angles=6)
+    windows = {"sinogram_window": {"base": 0.0, "range": 20.0},
+               "image_window": {"base": -0.5, "range": 2.0}}  # fmt: skip
+    rng = np.random.default_rng(1)
+    sinograms = rng.uniform(-1, 1, (4, 6, 25, 1)).astype("float32")
+    images = rng.uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
+    moved = {}
+    for scale in (1.0, 0.01):
+        model = Automap(
+            (6, 25, 1), (16, 16, 1), fc_layers=1, fc_activation="none", seed=0,
+            fc_learning_rate_scale=scale, refinement={"channels": (4,)},
+            fbp_init={"geometry": spec.to_dict(), **windows},
+        )  # fmt: skip
+        fc = model.generator.encoder.get_layer("fc0")
+        start = fc.effective_weights()[0] if scale != 1.0 else fc.get_weights()[0]
+        if scale == 1.0:
+            reference = start  # both start at the same FBP matrix
+        np.testing.assert_allclose(start, reference, rtol=1e-6, atol=1e-9)
+        conv = model.generator.trainable_weights[-2].numpy()
+        model.compile(g_optimizer=keras.optimizers.Adam(1e-3))
+        model.fit(sinograms, images, batch_size=4, epochs=1, verbose=0)
+        end = fc.effective_weights()[0] if scale != 1.0 else fc.get_weights()[0]
+        moved[scale] = (np.abs(end - start).max(), np.abs(
+            model.generator.trainable_weights[-2].numpy() - conv).max())  # fmt: skip
+    # One Adam step moves a weight by about the rate (less where epsilon rivals the gradient).
+    assert moved[1.0][0] == pytest.approx(1e-3, rel=0.05)
+    assert moved[0.01][0] == pytest.approx(1e-5, rel=0.05)
+    assert moved[0.01][1] == pytest.approx(moved[1.0][1], rel=1e-2)  # convolutions: full rate
+    restored = Automap.from_config(model.get_config())
+    assert restored.generator.encoder.get_layer("fc0").learning_rate_scale == 0.01

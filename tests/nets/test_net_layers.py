@@ -10,6 +10,7 @@ from kerastrans.nets import (
     FusedBatchNormalization,
     InstanceNormalization,
     PixelShuffle,
+    ScaledDense,
     SelfAttention2D,
     SqueezeExcitation,
 )
@@ -172,3 +173,39 @@ def test_fused_batch_norm_takes_bfloat16_activations_and_keeps_float32_statistic
         y = layer(RNG.normal(size=(2, 4, 4, 3)).astype("float32"), training=True)
     assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
     assert layer.moving_mean.dtype == "float32"
+
+
+def test_scaled_dense_applies_its_effective_weights_and_round_trips_its_config():
+    layer = ScaledDense(5, "tanh", learning_rate_scale=0.25, kernel_initializer="ones")
+    x = RNG.normal(size=(3, 4)).astype("float32")
+    layer(x)
+    kernel, bias = layer.effective_weights()
+    np.testing.assert_allclose(kernel, np.ones((4, 5)), rtol=1e-6)  # initialised effective
+    np.testing.assert_allclose(layer.kernel.numpy(), 4 * np.ones((4, 5)), rtol=1e-6)  # stored
+    kernel, bias = RNG.normal(size=(4, 5)), RNG.normal(size=5)
+    layer.set_effective_weights([kernel, bias])
+    np.testing.assert_allclose(layer(x).numpy(), np.tanh(x @ kernel + bias), rtol=1e-5)
+    restored = ScaledDense.from_config(layer.get_config())
+    restored(x)
+    restored.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(restored(x).numpy(), layer(x).numpy())
+    with pytest.raises(ValueError, match="learning_rate_scale must be > 0, got 0"):
+        ScaledDense(5, learning_rate_scale=0)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.01])
+def test_scaled_dense_moves_its_effective_weights_by_scale_times_the_adam_rate(scale):
+    # Adam's first step moves every weight by the rate (sign of the gradient), so the
+    # effective weights of the scaled layer move by scale x rate.
+    layer = ScaledDense(3, learning_rate_scale=scale)
+    x = RNG.normal(size=(8, 6)).astype("float32")
+    layer(x)
+    before = layer.effective_weights()
+    optimizer = keras.optimizers.Adam(1e-2)
+    with tf.GradientTape() as tape:
+        loss = ops.sum((layer(x) - 1.0) ** 2)
+    optimizer.apply_gradients(zip(tape.gradient(loss, layer.trainable_weights),
+                                  layer.trainable_weights, strict=True))  # fmt: skip
+    for old, new in zip(before, layer.effective_weights(), strict=True):
+        # (within 5 %: Adam's epsilon shrinks the steps of the smallest gradients)
+        np.testing.assert_allclose(np.abs(new - old), 1e-2 * scale, rtol=0.05)
