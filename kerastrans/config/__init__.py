@@ -25,16 +25,14 @@ from kerastrans.config.files import (
     save_config,
     with_overrides,
 )
+from kerastrans.config.losses import LOSS_ARGUMENTS, WEIGHTS, LossesConfig
 from kerastrans.config.model import (
-    LOSS_ARGUMENTS,
     MODEL_ARGUMENTS,
     MODEL_KINDS,
     MODEL_PRESETS,
     RECONSTRUCTION_KINDS,
-    WEIGHTS,
     DiscriminatorConfig,
     GeneratorConfig,
-    LossesConfig,
     ModelConfig,
 )
 from kerastrans.config.training import (

@@ -8,9 +8,9 @@ from typing import Literal
 
 from kerastrans.config._convert import _check, _coerce_fields
 from kerastrans.config.data import DataConfig, Window
+from kerastrans.config.losses import LossesConfig
 from kerastrans.config.model import (
     MODEL_PRESETS,
-    LossesConfig,
     ModelConfig,
     _check_counts,
     _check_kind,

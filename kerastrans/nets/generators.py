@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 from kerastrans.nets.blocks import ACTIVATIONS, ConvBlocks, check_choice, check_count
-from kerastrans.nets.layers import ScaledDense
+from kerastrans.nets.dense import ScaledDense
 from kerastrans.precision import resolve_policy
 
 __all__ = ["SKIP_MODES", "Generator"]
