@@ -8,6 +8,7 @@ import pytest
 from model_helpers import constructor_arguments, losses_over_steps
 
 from kerastrans.models import Automap, Pix2Pix, automap_memory_estimate
+from kerastrans.nets import ScaledDense
 
 SINOGRAM, IMAGE = (6, 10, 1), (8, 8, 1)
 
@@ -147,7 +148,13 @@ def test_fc_learning_rate_scale_slows_the_fbp_started_fc_layer_alone():
     rng = np.random.default_rng(1)
     sinograms = rng.uniform(-1, 1, (4, 6, 25, 1)).astype("float32")
     images = rng.uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
-    moved = {}
+
+    def fc_kernel(layer) -> np.ndarray:
+        """The kernel the FC layer applies (a `ScaledDense` stores it divided by its scale)."""
+        return (layer.effective_weights() if isinstance(layer, ScaledDense)
+                else layer.get_weights())[0]  # fmt: skip
+
+    moved, starts = {}, []
     for scale in (1.0, 0.01):
         model = Automap(
             (6, 25, 1), (16, 16, 1), fc_layers=1, fc_activation="none", seed=0,
@@ -155,16 +162,13 @@ def test_fc_learning_rate_scale_slows_the_fbp_started_fc_layer_alone():
             fbp_init={"geometry": spec.to_dict(), **windows},
         )  # fmt: skip
         fc = model.generator.encoder.get_layer("fc0")
-        start = fc.effective_weights()[0] if scale != 1.0 else fc.get_weights()[0]
-        if scale == 1.0:
-            reference = start  # both start at the same FBP matrix
-        np.testing.assert_allclose(start, reference, rtol=1e-6, atol=1e-9)
+        starts.append(start := fc_kernel(fc))
         conv = model.generator.trainable_weights[-2].numpy()
         model.compile(g_optimizer=keras.optimizers.Adam(1e-3))
         model.fit(sinograms, images, batch_size=4, epochs=1, verbose=0)
-        end = fc.effective_weights()[0] if scale != 1.0 else fc.get_weights()[0]
-        moved[scale] = (np.abs(end - start).max(), np.abs(
+        moved[scale] = (np.abs(fc_kernel(fc) - start).max(), np.abs(
             model.generator.trainable_weights[-2].numpy() - conv).max())  # fmt: skip
+    np.testing.assert_allclose(starts[1], starts[0], rtol=1e-6, atol=1e-9)  # the same FBP start
     # One Adam step moves a weight by about the rate (less where epsilon rivals the gradient).
     assert moved[1.0][0] == pytest.approx(1e-3, rel=0.05)
     assert moved[0.01][0] == pytest.approx(1e-5, rel=0.05)
