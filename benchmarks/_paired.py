@@ -333,18 +333,23 @@ def finish(
     others = [row for row in rows if "gain_db" in row and row["method"] not in goals]
     print("not goals: " + ", ".join(f"{row['method']} {row['gain_db']:+.2f} dB" for row in others))
 
+    if order and not quick:
+        rows, kept = merge_rows(rows, RESULTS / f"{name}.json", order)
+        if kept:
+            print(f"rows kept from the previous results (not re-run): {', '.join(kept)}")
+    # The bars show every row of the results (kept ones too); the images, this run's models.
     bars = {
-        group: {row["method"].removeprefix(REAL): row["psnr"] for row in group_rows}
-        for group, group_rows in (("held-out phantoms", phantom_rows), ("real CT", real_rows))
+        group: {
+            row["method"].removeprefix(REAL): row["psnr"]
+            for row in rows
+            if row["method"].startswith(REAL) == real
+        }
+        for group, real in (("held-out phantoms", False), ("real CT", True))
     }
     panels = [panel for score in scores for panel in score.panels]
     print(_plot((work if quick else RESULTS) / f"{name}.png", panels, bars, title))
     if quick:
         return rows
-    if order:
-        rows, kept = merge_rows(rows, RESULTS / f"{name}.json", order)
-        if kept:
-            print(f"rows kept from the previous results (not re-run): {', '.join(kept)}")
     arguments = sys.argv[1:] if argv is None else list(argv)
     command = shlex.join(["python", f"benchmarks/{name}.py", *arguments])
     print(write_results(name, command, rows))

@@ -62,3 +62,36 @@ def test_paired_runs_are_scored_with_their_best_validation_epoch(benchmark, tmp_
     config = paired.pix2pix_config(tmp_path, settings, {"l1": 100.0, "adversarial": 1.0})
     assert config.training.keep_best == "val_psnr"
     assert config.data.eval_split == "validation"  # never a test split
+
+
+def test_a_partial_rerun_plots_the_kept_rows_beside_the_new_ones(benchmark, tmp_path, monkeypatch):
+    """``--methods`` re-runs one model: the bar chart must still show every row of the JSON."""
+    import json
+
+    paired = benchmark("_paired")
+    previous = [
+        {"method": "low-dose input", "psnr": 27.0},
+        {"method": "l1", "psnr": 32.0},
+        {"method": "adv", "psnr": 20.0},
+        {"method": "real-ct low-dose input", "psnr": 26.0},
+        {"method": "real-ct l1", "psnr": 31.0},
+        {"method": "real-ct adv", "psnr": 21.0},
+    ]
+    (tmp_path / "x.json").write_text(json.dumps({"name": "x", "rows": previous}))
+    monkeypatch.setattr(paired, "RESULTS", tmp_path)
+    plotted = {}
+    monkeypatch.setattr(paired, "_plot", lambda path, panels, bars, title: plotted.update(bars))
+    monkeypatch.setattr(paired, "write_results", lambda name, command, rows: tmp_path / "x.json")
+    scores = paired.Scores(
+        phantom_rows=[{"method": "low-dose input", "psnr": 27.0}, {"method": "adv", "psnr": 31.0}],
+        real_rows=[{"method": "real-ct low-dose input", "psnr": 26.0},
+                   {"method": "real-ct adv", "psnr": 30.0}],
+        panels=[],
+    )  # fmt: skip
+    order = ["low-dose input", "l1", "adv", "real-ct low-dose input", "real-ct l1", "real-ct adv"]
+    rows = paired.finish("x", [scores], {}, "t", work=tmp_path, quick=False, argv=[], order=order)
+    assert [row["method"] for row in rows] == order
+    assert plotted == {
+        "held-out phantoms": {"low-dose input": 27.0, "l1": 32.0, "adv": 31.0},
+        "real CT": {"low-dose input": 26.0, "l1": 31.0, "adv": 30.0},
+    }
