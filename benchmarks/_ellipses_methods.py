@@ -56,8 +56,8 @@ __all__ = [
 ]
 
 #: Window of the targets of every network, ``(base, range)`` in phantom units: [-0.1, 1.1]
-#: -> [-1, 1], so that the background (0) and the brightest ellipse (1) lie inside the
-#: range of the U-Net's tanh output instead of at its asymptotes.
+#: -> [-1, 1], so that the background (0) and the brightest ellipse (1) lie inside [-1, 1]
+#: with a margin (inside the range of a tanh output, not at its asymptotes).
 TARGET_WINDOW = (-0.1, 1.2)
 
 
@@ -244,7 +244,8 @@ def fbp_unet_method(data: Data, settings: Settings) -> Result:
     """FBP + U-Net (``kerastrans fit --model fbp-unet``): sinogram in, image out, L2.
 
     The tuned FBP inside the network, then the U-Net (4 levels, 32-256
-    channels) of pix2pix.
+    channels) of pix2pix, which adds a correction to the FBP image (the
+    model's default, as FBPConvNet).
     """
     return _fbp_unet("fbp+unet", data, settings, {})
 

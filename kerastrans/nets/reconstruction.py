@@ -137,6 +137,9 @@ class FBPUNet(_SinogramNetwork):
         image_window: `Window` (or dict) of the output images; the FBP image
             is windowed with it before the U-Net.
         unet: Options of `kerastrans.nets.Generator` (``channels``, ...).
+            ``kerastrans fit --model fbp-unet`` passes ``residual_output=True``
+            and ``out_activation="none"``: the U-Net adds a correction to
+            the FBP image, which starts at zero (FBPConvNet's residual).
         filter_type: FBP filter, default ``"Hann"``.
         frequency_scaling: FBP cut-off, default 1.0.
         memory_budget: Bytes the operator's sparse matrix may take.

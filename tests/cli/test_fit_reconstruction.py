@@ -145,3 +145,23 @@ def test_noise_augmentation_of_sinogram_pairs_trains(sparseview, tmp_path):
                "data.augment.noise_std=0.01", *TINY]  # fmt: skip
     assert main(command) == 0
     assert load_config(run / "config.yaml").data.augment.noise_std == 0.01
+
+
+def test_fbp_unet_learns_a_correction_of_the_fbp_image(sparseview, tmp_path):
+    """As FBPConvNet: the U-Net adds a correction to the FBP image, so training starts at FBP."""
+    from kerastrans.training.build import build_model
+
+    run = tmp_path / "run"
+    command = ["fit", "--model", "fbp-unet", "--data", str(sparseview), "--out", str(run),
+               "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--no-progress",
+               *TINY]  # fmt: skip
+    assert main(command) == 0
+    config = load_config(run / "config.yaml")
+    assert config.model.generator.residual_output is True
+    assert config.model.generator.out_activation == "none"
+    network = build_model(config).generator  # untrained: the correction is still zero
+    shape = (2, *network.input_shape[1:])
+    sinograms = np.random.default_rng(0).uniform(-1, 1, shape).astype("float32")
+    fbp = np.asarray(network.get_layer("fbp")(sinograms), np.float32)
+    assert np.abs(fbp).max() > 0.1
+    np.testing.assert_allclose(np.asarray(network(sinograms)), fbp, atol=1e-6)
