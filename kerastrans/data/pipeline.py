@@ -66,6 +66,7 @@ def make_dataset(
     global_batch_size: int | None = None,
     input_context: tf.distribute.InputContext | None = None,
     with_info: bool = False,
+    start: int = 0,
 ) -> tf.data.Dataset:
     """Return batches of ``(input, target)`` windowed to [-1, 1].
 
@@ -86,6 +87,11 @@ def make_dataset(
         with_info: Add a third element ``{"input_id", "target_id",
             "input_size", "target_size"}`` (ids and ``[height, width]`` before
             padding).
+        start: Training only: the stream begins at example ``start`` (modulo
+            the split's size; for an unpaired dataset, of each domain's) and
+            wraps around: the split is read as ``split[start:] + split[:start]``
+            before the shuffle buffer, so that successive epochs shorter than a
+            pass read on through the split instead of re-reading its beginning.
 
     Returns:
         A batched `tf.data.Dataset` of float32 ``B x H x W x C`` pairs.
@@ -105,7 +111,15 @@ def make_dataset(
         _check_split(summary, split, config, batch_size, training)
         windows = _windows(config)
         dataset = _domain(
-            builder, summary, split, IMAGE_KEYS["paired"], windows, config, training, input_context
+            builder,
+            summary,
+            split,
+            IMAGE_KEYS["paired"],
+            windows,
+            config,
+            training,
+            input_context,
+            start,
         )
     else:
         if config.neighbours:
@@ -119,7 +133,15 @@ def make_dataset(
         windows = _windows(config)
         a, b = (
             _domain(
-                builder, summary, domains[role], (role,), windows, config, training, input_context
+                builder,
+                summary,
+                domains[role],
+                (role,),
+                windows,
+                config,
+                training,
+                input_context,
+                start,
             )
             for role in ("input", "target")
         )
@@ -157,6 +179,7 @@ def _domain(
     config: DataConfig,
     training: bool,
     input_context: tf.distribute.InputContext | None,
+    start: int = 0,
 ) -> tf.data.Dataset:
     """Read one split and prepare its examples: dicts with ``roles`` images in [-1, 1]."""
     stored = IMAGE_KEYS[summary.kind]  # feature names on disk, one per role
@@ -168,19 +191,25 @@ def _domain(
         role: _static_shape(info, key, role == roles[0], config, training)
         for role, key in zip(roles, stored, strict=True)
     }
-    dataset = builder.as_dataset(split=split, shuffle_files=False)
-    dataset = dataset.map(
-        lambda example: {
-            "id": example["id"],
-            "series": example["series"],
-            **{
-                role: tf.ensure_shape(example[key], [None, None, channels[role]])
-                for role, key in zip(roles, stored, strict=True)
-            },
-        }
-    )
-    if config.neighbours:
-        dataset = stack_neighbours(dataset, config.neighbours, roles[0], roles)
+
+    def read(begin: int, end: int) -> tf.data.Dataset:
+        """Examples ``[begin, end)`` in stored order (2.5D stacks made within them)."""
+        part = builder.as_dataset(split=f"{split}[{begin}:{end}]", shuffle_files=False)
+        part = part.map(
+            lambda example: {
+                "id": example["id"],
+                "series": example["series"],
+                **{
+                    role: tf.ensure_shape(example[key], [None, None, channels[role]])
+                    for role, key in zip(roles, stored, strict=True)
+                },
+            }
+        )
+        if config.neighbours:
+            part = stack_neighbours(part, config.neighbours, roles[0], roles)
+        return part
+
+    dataset = _rotated(read, info.num_examples, start if training else 0, config.neighbours)
     if input_context is not None and input_context.num_input_pipelines > 1:
         dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     salt = _DOMAIN_SALT[roles[0]] + _WORKER_SALT * (
@@ -209,6 +238,23 @@ def _domain(
             seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
             return tf.data.Dataset.zip(dataset, seeds).map(prepare, num_parallel_calls=AUTOTUNE)
     return dataset.map(prepare, num_parallel_calls=AUTOTUNE)
+
+
+def _rotated(read, count: int, start: int, margin: int) -> tf.data.Dataset:
+    """Examples ``start .. count - 1`` then ``0 .. start - 1`` of a split, from ``read``.
+
+    ``read(begin, end)`` gives examples ``[begin, end)`` in stored order. 2.5D
+    stacks need their neighbours: each part is read with ``margin`` more
+    examples on the side of the cut, which are dropped after stacking, so a
+    slice next to the cut gets the same stack as in the whole split.
+    """
+    start %= max(count, 1)
+    if start == 0:
+        return read(0, count)
+    first = max(start - margin, 0)
+    after = read(first, count).skip(start - first)
+    before = read(0, min(start + margin, count)).take(start)
+    return after.concatenate(before)
 
 
 def _merge_domains(a: dict, b: dict) -> dict:

@@ -2,7 +2,11 @@
 
 Epoch ``e`` of a run streams `kerastrans.data.make_dataset` with its own seed,
 derived from the data seed and ``e``, repeated as needed and cut to
-``steps_per_epoch`` batches. The stream of an epoch is therefore the same
+``steps_per_epoch`` batches. It starts where the previous epochs' examples end
+(example ``e x steps_per_epoch x batch_size`` of the split, wrapping around):
+epochs shorter than a pass read on through the split, so a run of ``n``
+steps sees ``n x batch_size`` examples of it, not the same first ones every
+epoch. The stream of an epoch is therefore the same
 whenever it is built, and a run resumed at step ``s`` of epoch ``e`` skips
 ``s`` batches of that epoch and sees exactly the batches it would have seen
 (augmentation included). Under a distribution strategy each input pipeline
@@ -52,7 +56,12 @@ def training_batches(
 
     def pipeline(context: tf.distribute.InputContext | None) -> tf.data.Dataset:
         dataset = make_dataset(
-            data.dataset, data.train_split, data, training=True, input_context=context
+            data.dataset,
+            data.train_split,
+            data,
+            training=True,
+            input_context=context,
+            start=epoch * steps * data.batch_size,
         )
         per_step = _replicas_per_pipeline(strategy, context)
         return dataset.repeat().take(steps * per_step).skip(skip * per_step)

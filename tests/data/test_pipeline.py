@@ -266,3 +266,42 @@ def test_super_resolution_pairs_are_cropped_at_corresponding_regions(write):
 def test_windows_left_to_the_dataset_are_refused(same_pairs):
     with pytest.raises(ValueError, match=r"data.target_window is None \(chosen from the dataset\)"):
         make_dataset(same_pairs, "test", DataConfig(input_window=Window()), training=False)
+
+
+def _ids(dataset):
+    return [i.decode() for _, _, info in batches(dataset) for i in info["input_id"]]
+
+
+def test_training_from_start_reads_on_through_the_split_and_wraps_around(same_pairs):
+    config = data_config(batch_size=4, seed=3, shuffle_buffer=1)  # no shuffle: stored order
+    rotated = [f"train{i}" for i in (*range(5, 12), *range(5))]
+    for start in (5, 17):  # modulo the split's 12 examples
+        dataset = make_dataset(
+            same_pairs, "train", config, training=True, with_info=True, start=start
+        )
+        assert _ids(dataset) == rotated
+    evaluation = make_dataset(same_pairs, "train", config, training=False, with_info=True, start=5)
+    assert _ids(evaluation)[:2] == ["train0", "train1"]  # evaluation keeps stored order
+
+
+def test_a_rotated_split_stacks_the_slices_next_to_the_cut_as_the_whole_split_does(series):
+    config = data_config(
+        input_window=Window(-50, 100),
+        target_window=Window(-50, 100),
+        neighbours=1,
+        batch_size=8,
+        seed=0,
+        shuffle_buffer=1,
+    )
+    ((inputs, _),) = batches(make_dataset(series, "train", config, training=True, start=2))
+    values = np.round(unwindow(inputs[:, 0, 0, :], config.input_window).numpy()).astype(int)
+    assert values.tolist() == [
+        [1, 2, 3],  # the cut lies between slices 1 and 2 of s1: their stacks are whole
+        [2, 3, 3],
+        [10, 10, 11],
+        [10, 11, 12],
+        [11, 12, 12],
+        [20, 20, 20],
+        [0, 0, 1],
+        [0, 1, 2],
+    ]
