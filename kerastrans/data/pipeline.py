@@ -32,7 +32,7 @@ scheduled; without a seed every run differs.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import tensorflow as tf
@@ -240,7 +240,9 @@ def _domain(
     return dataset.map(prepare, num_parallel_calls=AUTOTUNE)
 
 
-def _rotated(read, count: int, start: int, margin: int) -> tf.data.Dataset:
+def _rotated(
+    read: Callable[[int, int], tf.data.Dataset], count: int, start: int, margin: int
+) -> tf.data.Dataset:
     """Examples ``start .. count - 1`` then ``0 .. start - 1`` of a split, from ``read``.
 
     ``read(begin, end)`` gives examples ``[begin, end)`` in stored order. 2.5D

@@ -5,7 +5,8 @@ derived from the data seed and ``e``, repeated as needed and cut to
 ``steps_per_epoch`` batches. It starts where the previous epochs' examples end
 (example ``e x steps_per_epoch x batch_size`` of the split, wrapping around):
 epochs shorter than a pass read on through the split, so a run of ``n``
-steps sees ``n x batch_size`` examples of it, not the same first ones every
+steps reads about ``n x batch_size`` of its examples in turn (each epoch's
+shuffle buffer mixes across the boundary), not the same first ones every
 epoch. The stream of an epoch is therefore the same
 whenever it is built, and a run resumed at step ``s`` of epoch ``e`` skips
 ``s`` batches of that epoch and sees exactly the batches it would have seen
