@@ -48,7 +48,7 @@ def test_window_rejects_range_that_is_not_positive(width):
 def test_window_rejects_non_numbers_and_infinity():
     with pytest.raises(TypeError, match="base must be float, got 'a'"):
         Window(base="a", range=10)
-    with pytest.raises(ValueError, match="window base must be finite, got inf"):
+    with pytest.raises(ValueError, match="base must be a finite number, got inf"):
         Window(base=float("inf"), range=10)
 
 
@@ -166,3 +166,17 @@ def test_overrides_parse_yaml_values_and_validate():
         with_overrides(Config(), ["data.batch_size"])
     with pytest.raises(ValueError, match="window range must be > 0"):
         with_overrides(Config(), ["data.input_window.range=0"])
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("model.fc_learning_rate_scale=.inf", "fc_learning_rate_scale"),
+        ("training.g_learning_rate=.nan", "g_learning_rate"),
+        ("data.input_window.range=-.inf", "range"),
+    ],
+)
+def test_non_finite_float_options_are_refused(override, field):
+    # inf passed every "> 0" check before: it would have trained with an infinite rate.
+    with pytest.raises(ValueError, match=f"{field} must be a finite number, got (-?inf|nan)"):
+        with_overrides(Config(), [override])

@@ -7,6 +7,7 @@ its fields; unknown keys are errors so a misspelt option is never silently ignor
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -114,9 +115,15 @@ def _from_plain(hint: Any, value: Any, path: str) -> Any:
 
 
 def _scalar(hint: Any, value: Any, path: str) -> Any:
-    """Check a scalar against ``int``/``float``/``str``/``bool`` (ints are accepted as floats)."""
+    """Check a scalar against ``int``/``float``/``str``/``bool`` (ints are accepted as floats).
+
+    Floats must be finite: no option of the package means anything at ``inf``
+    or ``nan``, and ``inf`` slips through every ``> 0`` check.
+    """
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     if hint is float and is_number:
+        if not math.isfinite(value):
+            raise ValueError(f"{path} must be a finite number, got {value!r}")
         return float(value)
     if hint is int and is_number and float(value).is_integer():
         return int(value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -46,9 +45,8 @@ class Window:
 
     def __post_init__(self) -> None:
         _coerce_fields(self)
-        _check(math.isfinite(self.base), f"window base must be finite, got {self.base}")
         _check(
-            math.isfinite(self.range) and self.range > 0,
+            self.range > 0,
             f"window range must be > 0 (width of [base, base + range]), got {self.range}",
         )
 

@@ -174,8 +174,10 @@ class Generator(keras.Model):
         check_choice("skip", skip, SKIP_MODES)
         check_choice("out_activation", out_activation, ACTIVATIONS)
         check_choice("fc_activation", fc_activation, ACTIVATIONS)
-        if not fc_learning_rate_scale > 0:
-            raise ValueError(f"fc_learning_rate_scale must be > 0, got {fc_learning_rate_scale}")
+        if not 0 < fc_learning_rate_scale < math.inf:
+            raise ValueError(
+                f"fc_learning_rate_scale must be finite and > 0, got {fc_learning_rate_scale}"
+            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         for argument, value in (("input_noise", input_noise), ("latent_noise", latent_noise)):

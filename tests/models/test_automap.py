@@ -139,6 +139,12 @@ def test_fbp_init_needs_a_linear_domain_transform():
         Automap((6, 25, 1), (16, 16, 1), fbp_init={"geometry": {}})
 
 
+@pytest.mark.parametrize("scale", [0.0, float("inf"), float("nan")])
+def test_fc_learning_rate_scale_must_be_finite_and_positive(scale):
+    with pytest.raises(ValueError, match="fc_learning_rate_scale must be finite and > 0"):
+        Automap((6, 25, 1), (16, 16, 1), fc_learning_rate_scale=scale)
+
+
 def test_fc_learning_rate_scale_slows_the_fbp_started_fc_layer_alone():
     from kerastrans.tomo.geometry import GeometrySpec
 
