@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
-from _training import build_dataset, train, train_hours, translate_stack
+from _training import build_dataset, train, train_timing, translate_stack
 
 from kerastrans.config import Config, DataConfig, ModelConfig, TrainingConfig, Window
 from kerastrans.tomo.baseline import FbpTuning, tune_fbp
@@ -358,13 +358,11 @@ def _learned(name: str, config: Config, test_inputs: np.ndarray, settings: Setti
     reconstructions = translate_stack(run.translator(), test_inputs, desc=f"{name}: test")
     training = run.config.training
     steps = training.epochs * training.steps_per_epoch
-    hours = train_hours(run_dir)
     extra = {
         "train_images": settings.train_images,
-        "train_hours": hours,
+        **train_timing(run_dir, steps),
         "steps": steps,
         "batch_size": run.config.data.batch_size,
-        "ms_per_step": 3.6e6 * hours / steps,  # validation, checkpoints and tracing included
         "precision": run.config.model.precision,
         "parameters": run.model.generator.count_params(),
         "model": run.source,

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from _common import RESULTS, merge_rows, print_table, save_figure, write_results
-from _training import add_work_arguments, build_dataset, train, train_hours
+from _training import add_work_arguments, build_dataset, train, train_timing
 
 if TYPE_CHECKING:
     from kerastrans.config import Config
@@ -232,7 +232,8 @@ def score_runs(
         prefixed `REAL`, each with ``psnr``, ``ssim``, ``rmse_hu``,
         ``n_test``; the models' also with ``gain_db`` (PSNR over the input),
         ``train_hours``, ``train_steps``, ``ms_per_step`` (wall time of a
-        training step, validation included), ``precision`` (the one the
+        training step, validation included), ``cpu_steal`` (the hypervisor's
+        share of the CPU meanwhile), ``precision`` (the one the
         run trained in, as its ``config.yaml`` records it) and ``model`` (the
         file scored: the best validation epoch's). Panels: the first example of each
         group, input, each model's output and the target.
@@ -245,14 +246,13 @@ def score_runs(
         first = next(iter(reports[split].values()))
         rows = [{"method": prefix + baseline, **_means(first, "input"), **(input_keys or {})}]
         for name, report in reports[split].items():
-            means, hours = _means(report, "model"), train_hours(runs[name][0])
+            means = _means(report, "model")
             rows.append({
                 "method": prefix + name,
                 **means,
                 "gain_db": means["psnr"] - rows[0]["psnr"],
-                "train_hours": hours,
+                **train_timing(runs[name][0], steps),
                 "train_steps": steps,
-                "ms_per_step": 3.6e6 * hours / steps,
                 "precision": _precision(runs[name][0]),
                 "model": model_source(runs[name][0]),
                 **(model_keys or {}),

@@ -9,6 +9,9 @@ finished one, so a benchmark killed after an hour loses at most
 ``checkpoint_every`` steps. The wall time spent training is
 kept in ``<run>/train_seconds.json`` and summed over resumed sessions, so
 ``train_hours`` in the results is the whole run's, not the last session's.
+So is the CPU time the hypervisor stole meanwhile (``/proc/stat``): on a
+shared virtual machine the same run can take twice as long from one day to
+the next, and ``cpu_steal`` says when the hours are not this CPU's own.
 
 Scripts import this module as ``from _training import ...``.
 """
@@ -35,12 +38,14 @@ __all__ = [
     "build_dataset",
     "train",
     "train_hours",
+    "train_timing",
     "translate_stack",
 ]
 
 #: Default parent of the benchmarks' work folders (datasets, runs); ignored by git.
 WORK = Path(__file__).resolve().parent / "work"
 _SECONDS = "train_seconds.json"
+_JIFFIES = ("cpu_jiffies", "stolen_jiffies")
 
 
 class WallClock(keras.callbacks.Callback):
@@ -49,29 +54,74 @@ class WallClock(keras.callbacks.Callback):
     `kerastrans.training.fit` calls Keras' ``fit`` once per epoch, so the
     clock starts at ``on_train_begin`` and is saved (atomically) at
     ``on_epoch_end``; an epoch killed half-way is not counted, the steps it
-    trained are lost to the resume anyway.
+    trained are lost to the resume anyway. The CPU jiffies of the machine
+    (all and stolen, read from ``stat``) are summed the same way.
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, stat: Path = Path("/proc/stat")) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
-        self._start = time.perf_counter()
+        self.stat = Path(stat)
+        self.on_train_begin()
 
     def on_train_begin(self, logs=None) -> None:
-        self._start = time.perf_counter()
+        self._start, self._jiffies = time.perf_counter(), cpu_jiffies(self.stat)
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        seconds = train_hours(self.run_dir) * 3600.0 + time.perf_counter() - self._start
-        atomic_write_text(self.run_dir / _SECONDS, json.dumps({"seconds": seconds}) + "\n")
-        self._start = time.perf_counter()
+        record = _timing_record(self.run_dir)
+        record["seconds"] = record.get("seconds", 0.0) + time.perf_counter() - self._start
+        jiffies = cpu_jiffies(self.stat)
+        if jiffies is not None and self._jiffies is not None:
+            for key, now, then in zip(_JIFFIES, jiffies, self._jiffies, strict=True):
+                record[key] = record.get(key, 0) + now - then
+        atomic_write_text(self.run_dir / _SECONDS, json.dumps(record) + "\n")
+        self.on_train_begin()
+
+
+def cpu_jiffies(stat: Path = Path("/proc/stat")) -> tuple[int, int] | None:
+    """``(all, stolen)`` CPU jiffies of the machine since boot, or None without ``stat``.
+
+    The first line of Linux's ``/proc/stat`` sums every CPU: user, nice,
+    system, idle, iowait, irq, softirq, steal (then guest times, which user
+    already counts).
+    """
+    try:
+        line = Path(stat).read_text(encoding="ascii").split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if len(line) < 9 or line[0] != "cpu":
+        return None
+    times = [int(value) for value in line[1:9]]
+    return sum(times), times[7]
+
+
+def _timing_record(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / _SECONDS
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def train_hours(run_dir: str | Path) -> float:
     """Wall hours spent training the run so far (0 for a run not started)."""
-    path = Path(run_dir) / _SECONDS
-    if not path.is_file():
-        return 0.0
-    return json.loads(path.read_text(encoding="utf-8"))["seconds"] / 3600.0
+    return _timing_record(run_dir).get("seconds", 0.0) / 3600.0
+
+
+def train_timing(run_dir: str | Path, steps: int) -> dict[str, float | None]:
+    """The timing fields of a trained run's results row.
+
+    ``train_hours`` (wall clock over every session of the run), ``ms_per_step``
+    (that per step: validation, checkpoints and tracing included) and
+    ``cpu_steal``: the share of the machine's CPU time the hypervisor took
+    while the run trained (None where it was not recorded; runs begun before
+    it was recorded count only their later epochs).
+    """
+    record = _timing_record(run_dir)
+    hours = record.get("seconds", 0.0) / 3600.0
+    all_jiffies = record.get(_JIFFIES[0])
+    return {
+        "train_hours": hours,
+        "ms_per_step": 3.6e6 * hours / steps,
+        "cpu_steal": record[_JIFFIES[1]] / all_jiffies if all_jiffies else None,
+    }
 
 
 def train(config: Any, run_dir: Path, *, progress: bool = True) -> Path:

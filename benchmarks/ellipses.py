@@ -34,7 +34,9 @@ Rows report ``psnr``, ``ssim``, ``n_test``, ``train_images`` and
 ``train_hours`` (cumulative over resumed sessions; for ``fbp`` the tuning
 time), plus ``psnr_first100``/``ssim_first100``, ``steps``, ``batch_size``,
 ``ms_per_step`` (training wall time per step, validation and checkpoints
-included), ``precision`` and ``parameters`` (AUTOMAP: ``fc_parameters`` and
+included), ``cpu_steal`` (the share of the CPU time the hypervisor took
+meanwhile: the hours of a run with much steal are not this CPU's own),
+``precision`` and ``parameters`` (AUTOMAP: ``fc_parameters`` and
 ``fc_memory_gib``, the model's own training-memory estimate of its FC layer).
 
 Resuming. Datasets and runs live under ``--work`` (default
@@ -100,7 +102,8 @@ BUDGET_HOURS = 2.0
 #: Columns of the printed table of the methods.
 COLUMNS = (
     "method", "psnr", "ssim", "n_test", "psnr_first100", "ssim_first100", "train_images",
-    "train_hours", "steps", "batch_size", "ms_per_step", "precision", "parameters", "seconds",
+    "train_hours", "steps", "batch_size", "ms_per_step", "cpu_steal", "precision", "parameters",
+    "seconds",
 )  # fmt: skip
 
 
@@ -261,9 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         if row["method"] in METHODS and row["method"] != "fbp":
             state = "met" if row["train_hours"] <= BUDGET_HOURS else "NOT met"
+            steal = row.get("cpu_steal")
+            stolen = f", {steal:.0%} of the CPU stolen by the hypervisor" if steal else ""
             print(
                 f"{row['method']}: {row['train_hours']:.2f} h of training (summed over resumed "
-                f"sessions, in {row.get('precision', '?')}); goal: within "
+                f"sessions, in {row.get('precision', '?')}{stolen}); goal: within "
                 f"{BUDGET_HOURS:.0f} h: {state}"
             )
     folder.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,8 @@ Extra keys of the ``cyclegan`` row: ``train_images`` (MR plus CT images of
 the unpaired training set), ``train_steps`` (optimizer steps of the run),
 ``batch_size``, ``train_hours`` (wall clock over all sessions of the run) and
 ``ms_per_step`` (that wall clock per step: compilation, validation passes and
-checkpoints included).
+checkpoints included) and ``cpu_steal`` (the share of the CPU time the
+hypervisor took meanwhile; see `_training.train_timing`).
 
 Everything is built under ``--work`` (default ``benchmarks/work/modality``):
 re-running reuses the dataset, resumes an interrupted run and reuses a
@@ -81,7 +82,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import RESULTS, print_table, save_figure, write_results
-from _training import add_work_arguments, build_dataset, train, train_hours, translate_stack
+from _training import add_work_arguments, build_dataset, train, train_timing, translate_stack
 
 NAME = "modality"
 #: The CycleGAN must beat histogram matching by this many dB (PSNR).
@@ -446,13 +447,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     from kerastrans.training import read_finished
 
-    hours, steps = train_hours(run_dir), read_finished(run_dir)["global_step"]
+    steps = read_finished(run_dir)["global_step"]
     training = {
         "train_images": settings.phantoms[0] + settings.phantoms[1],
         "train_steps": steps,
         "batch_size": settings.batch_size,
-        "train_hours": hours,
-        "ms_per_step": 3.6e6 * hours / steps,
+        **train_timing(run_dir, steps),
     }
     rows = [
         score(method, images, ct, **(training if method == "cyclegan" else {}))
