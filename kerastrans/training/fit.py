@@ -191,7 +191,8 @@ def _fit(
                 run_dir / _CONFIG,
                 "the run was trained with another config; differing keys: "
                 + "; ".join(differences)
-                + " (use another --out, or the same settings to resume)",
+                + " (use another --out; to resume, the same settings or "
+                + f"--config {run_dir / _CONFIG})",
             )
     training = config.training
     finished = read_finished(run_dir)

@@ -147,6 +147,23 @@ def test_config_mismatch_is_one_line_naming_the_keys(ct_slices, tmp_path, capsys
     assert "differing keys: data.batch_size: 2 -> 1" in error
 
 
+def test_a_run_of_an_older_preset_continues_from_its_own_config(ct_slices, tmp_path, capsys):
+    run = tmp_path / "run"
+    command = ["fit", "--data", str(ct_slices), "--out", str(run), "--epochs", "1", *TINY]
+    # Trained when the model's preset said otherwise (as fbp-unet's residual_output changed).
+    assert main([*command, "model.generator.residual_output=true"]) == 0
+    capsys.readouterr()
+    assert main(command) == 1
+    error = capsys.readouterr().err
+    assert "differing keys: model.generator.residual_output: true -> " in error
+    assert f"--config {run / 'config.yaml'})" in error
+    assert (
+        main(["fit", "--config", str(run / "config.yaml"), "--out", str(run), "--epochs", "2"]) == 0
+    )
+    assert load_config(run / "config.yaml").model.generator.residual_output is True
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 2
+
+
 def test_choices_match_the_library():
     assert (AUTO, *LIBRARY_PRECISIONS) == PRECISIONS
     assert STRATEGIES == LIBRARY_STRATEGIES
