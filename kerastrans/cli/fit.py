@@ -1,4 +1,4 @@
-"""``kerastrans fit``: train a pix2pix, CycleGAN or AUTOMAP model into a run directory."""
+"""``kerastrans fit``: train a model of `kerastrans.config.MODEL_KINDS` into a run directory."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def add_parser(subparsers) -> None:
 
     parser = subparsers.add_parser(
         "fit",
-        help="Train a pix2pix, CycleGAN or AUTOMAP model on a dataset.",
+        help=f"Train a model ({', '.join(MODEL_KINDS)}) on a dataset.",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="kerastrans",
         description="Medical image-to-image translation: denoising, super-resolution, "
-        "modality conversion and reconstruction with pix2pix, CycleGAN and AUTOMAP.",
+        "modality conversion and reconstruction with pix2pix, CycleGAN, AUTOMAP and "
+        "physics-based unrolled networks.",
     )
     parser.add_argument("--version", action="version", version=f"kerastrans {__version__}")
     subparsers = parser.add_subparsers(
