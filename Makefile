@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m kerastrans.demo --out $(DEMO)
 
+# One pytest worker per core (up to 4), each test module on one worker so its
+# fixtures are built once: most tests wait on one core for a CLI subprocess.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check kerastrans tests benchmarks datasets
