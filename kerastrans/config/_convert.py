@@ -6,6 +6,7 @@ its fields; unknown keys are errors so a misspelt option is never silently ignor
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import math
 import types
@@ -14,6 +15,14 @@ from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
+
+# The class `from_dict` is building and its dotted section name, so that the class's
+# `_coerce_fields` can name a bad field by its full key ("data.input_window.base").
+# A class is compared too: a default factory run inside that constructor must not
+# inherit the section's name.
+_SECTION: contextvars.ContextVar[tuple[type, str] | None] = contextvars.ContextVar(
+    "kerastrans_config_section", default=None
+)
 
 
 def _check(condition: bool, message: str) -> None:
@@ -70,7 +79,11 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
         raise ValueError(
             f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(names))})"
         )
-    return cls(**data)
+    token = _SECTION.set((cls, path))
+    try:
+        return cls(**data)
+    finally:
+        _SECTION.reset(token)
 
 
 def _coerce_fields(config: Any) -> None:
@@ -78,11 +91,14 @@ def _coerce_fields(config: Any) -> None:
 
     Called first in every ``__post_init__``: nested dicts become dataclasses,
     lists become tuples, ints become floats where a float is declared, and a
-    value of the wrong type raises `TypeError` naming the field.
+    value of the wrong type raises `TypeError` naming the field (by its dotted key
+    when the section is being built by `from_dict`).
     """
+    section = _SECTION.get()
+    prefix = f"{section[1]}." if section and section[1] and type(config) is section[0] else ""
     hints = typing.get_type_hints(type(config))
     for field in dataclasses.fields(config):
-        value = _from_plain(hints[field.name], getattr(config, field.name), field.name)
+        value = _from_plain(hints[field.name], getattr(config, field.name), prefix + field.name)
         object.__setattr__(config, field.name, value)
 
 
