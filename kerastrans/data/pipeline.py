@@ -192,9 +192,18 @@ def _domain(
         for role, key in zip(roles, stored, strict=True)
     }
 
+    import tensorflow_datasets as tfds
+
+    # A training stream is built anew for each epoch (from another start) and cut to the
+    # epoch's steps: TFDS's in-memory cache of small datasets would be filled in part and
+    # discarded every epoch, with a warning. Evaluation reads whole splits and keeps it.
+    read_config = tfds.ReadConfig(try_autocache=not training)
+
     def read(begin: int, end: int) -> tf.data.Dataset:
         """Examples ``[begin, end)`` in stored order (2.5D stacks made within them)."""
-        part = builder.as_dataset(split=f"{split}[{begin}:{end}]", shuffle_files=False)
+        part = builder.as_dataset(
+            split=f"{split}[{begin}:{end}]", shuffle_files=False, read_config=read_config
+        )
         part = part.map(
             lambda example: {
                 "id": example["id"],
