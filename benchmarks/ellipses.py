@@ -15,9 +15,10 @@ figures use 100). Nothing is tuned on test data:
 
 - ``fbp``: Hann filter, frequency scaling grid-searched on the validation samples;
 - ``automap``: ``kerastrans fit --model automap`` started at the tuned FBP
-  (``model.fbp_init``: one linear FC layer, sinogram -> 128 x 128 grid, plus
-  a convolutional correction that starts at zero), L2 loss, the FC layer
-  learning at 0.02 x the convolutions' rate (``model.fc_learning_rate_scale``);
+  (``model.fbp_init``: one linear FC layer, sinogram -> 128 x 128 grid, then
+  the U-Net of ``fbp+unet``, a correction that starts at zero), L2 loss, the
+  FC layer learning at 0.02 x the convolutions' rate
+  (``model.fc_learning_rate_scale``);
 - ``fbp+unet``: ``--model fbp-unet``: the tuned FBP inside the network, then
   pix2pix's U-Net, L2 loss;
 - ``fbp+unet+adv``: the same with a PatchGAN (L1 x 100 + adversarial x 1);
