@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from kerastrans.config import DataConfig, Window
 from kerastrans.data.augment import augment
@@ -45,9 +45,6 @@ from kerastrans.data.stack import stack_neighbours
 from kerastrans.data.summary import DatasetSummary, SplitSummary
 from kerastrans.data.window import noise_scale, window
 from kerastrans.errors import file_error
-
-if TYPE_CHECKING:
-    import tensorflow_datasets as tfds
 
 __all__ = ["make_dataset"]
 
@@ -191,8 +188,6 @@ def _domain(
         role: _static_shape(info, key, role == roles[0], config, training)
         for role, key in zip(roles, stored, strict=True)
     }
-
-    import tensorflow_datasets as tfds
 
     # A training stream is built anew for each epoch (from another start) and cut to the
     # epoch's steps: TFDS's in-memory cache of small datasets would be filled in part and
