@@ -83,9 +83,10 @@ class Budget:
 AUTOMAP_FC_RATE_SCALE = 0.02
 
 #: Default budgets: a short run (`ellipses.py` documents the long one). Step times differ
-#: several-fold between the project's machines: on an idle AMD EPYC, AUTOMAP 0.41-0.44 s per
-#: step of 32, the U-Net ~0.35 s per step of 8 and ~0.49 s with the PatchGAN (progress bar);
-#: on a loaded Intel Xeon, 1.5 s and 1.1 s (validation included).
+#: several-fold between the project's machines: on an idle AMD EPYC, the former AUTOMAP (two
+#: small convolutions) 0.41-0.44 s per step of 32, the U-Net ~0.35 s per step of 8 and
+#: ~0.49 s with the PatchGAN (progress bar); on a loaded Intel Xeon, 1.5 s and 1.1 s
+#: (validation included). AUTOMAP with the U-Net: 0.81-0.95 s per step of 8 (AMX Xeon).
 BUDGETS = {
     # AUTOMAP starts at FBP: Adam moves every one of its 90 M FC weights by about the rate
     # at first, so their rate stays well below the FBP weights (mean |w| 0.013):
