@@ -7,6 +7,9 @@ shape (see ``DESIGN.md``)::
     {"name": ..., "command": ..., "date": "YYYY-MM-DD",
      "machine": "2-core x86_64 CPU, no GPU", "rows": [{"method": ..., ...}]}
 
+A row kept from an earlier run by a ``--methods`` re-run carries that run's
+``date``, ``machine`` and ``command`` (`merge_rows`).
+
 Scripts import this module as ``from _common import ...`` (Python puts the
 script's folder on ``sys.path``). Every file is written atomically.
 """
@@ -28,6 +31,7 @@ from kerastrans.atomic import atomic_path, atomic_write_text
 from kerastrans.hardware import CPUINFO, read_cpuinfo
 
 __all__ = [
+    "PROVENANCE",
     "RESULTS",
     "machine",
     "markdown_table",
@@ -98,13 +102,23 @@ def write_results(
     return path
 
 
+#: Fields of the results JSON that say which run made its rows. A merged row that came
+#: from an earlier run carries its own copy (`merge_rows`); a row without them was made by
+#: the run the JSON's own fields name.
+PROVENANCE = ("date", "machine", "command")
+
+
 def merge_rows(
     rows: Sequence[Mapping[str, Any]], path: Path, order: Sequence[str]
 ) -> tuple[list[dict], list[str]]:
     """Rows of this run, plus the previous JSON's rows of methods this run did not run.
 
     For scripts that re-run some of their methods (``--methods``): the rows
-    of ``path`` whose method this run did not produce are kept as they were.
+    of ``path`` whose method this run did not produce are kept, and each
+    keeps the `PROVENANCE` of the run that made it (copied from the previous
+    JSON's top level when the row has none of its own), so that a JSON
+    whose top level names the last run's CPU still says on which CPU, on
+    which day and by which command every kept row was measured.
 
     Args:
         rows: This run's rows.
@@ -118,8 +132,9 @@ def merge_rows(
     if not path.is_file():
         return rows, []
     ran = {row["method"] for row in rows}
-    previous = json.loads(path.read_text(encoding="utf-8"))["rows"]
-    kept = [row for row in previous if row["method"] not in ran]
+    previous = json.loads(path.read_text(encoding="utf-8"))
+    made_by = {field: previous[field] for field in PROVENANCE if field in previous}
+    kept = [made_by | row for row in previous["rows"] if row["method"] not in ran]
     rank = {method: index for index, method in enumerate(order)}
     merged = sorted([*rows, *kept], key=lambda row: rank.get(row["method"], len(rank)))
     return merged, [row["method"] for row in kept]

@@ -44,6 +44,23 @@ def test_merge_rows_keeps_the_previous_rows_of_methods_not_run_in_order(common, 
     assert common.merge_rows(old, tmp_path / "absent.json", []) == (old, [])
 
 
+def test_kept_rows_name_the_run_that_made_them_through_later_merges(common, tmp_path):
+    path = tmp_path / "x.json"
+    common.write_results("x", "python x.py --methods a", [{"method": "a"}], folder=tmp_path)
+    first = json.loads(path.read_text())
+    first.update(date="2026-01-01", machine="CPU one")  # the first run was on another day/CPU
+    path.write_text(json.dumps(first))
+    merged, _ = common.merge_rows([{"method": "b"}], path, ["a", "b"])
+    common.write_results("x", "python x.py --methods b", merged, folder=tmp_path)
+    merged, _ = common.merge_rows([{"method": "c"}], path, ["a", "b", "c"])
+    a, b, c = merged
+    assert {k: a[k] for k in common.PROVENANCE} == {
+        "date": "2026-01-01", "machine": "CPU one", "command": "python x.py --methods a"
+    }  # fmt: skip
+    assert b["command"] == "python x.py --methods b" and b["machine"] == common.machine()
+    assert c == {"method": "c"}  # this run's row: the JSON's own fields name its run
+
+
 def test_paired_methods_option_picks_runs_in_script_order(benchmark):
     paired, lowdose = benchmark("_paired"), benchmark("lowdose")
     names = list(lowdose.RUNS)
