@@ -16,6 +16,7 @@ from kerastrans.tomo.operators import apply_batch, fbp_reconstruct, ray_transfor
 from kerastrans.tomo.phantoms import random_ellipses
 
 SPEC = GeometrySpec((32, 32), num_angles=10)
+FAN = GeometrySpec((32, 32), beam="fan", src_radius=150.0, det_radius=50.0, num_angles=12)
 SINOGRAMS = Window(0.0, 30.0)
 IMAGES = Window(0.0, 1.0)
 TINY = {
@@ -25,10 +26,10 @@ TINY = {
 }
 
 
-def windowed_pairs(count, seed):
+def windowed_pairs(count, seed, spec=SPEC):
     """Noisy sinograms of random ellipses and the phantoms, both windowed to [-1, 1]."""
-    images = np.stack(list(random_ellipses(count, seed, shape=SPEC.image_shape)))
-    sinograms = apply_batch(ray_transform(SPEC, impl="astra_cpu"), images.astype(np.float32))
+    images = np.stack(list(random_ellipses(count, seed, shape=spec.image_shape)))
+    sinograms = apply_batch(ray_transform(spec, impl="astra_cpu"), images.astype(np.float32))
     sinograms += np.random.default_rng(seed).normal(0, 0.2, sinograms.shape)
     scale = lambda x, w: (2 * (x - w.base) / w.range - 1)[..., None].astype(np.float32)  # noqa: E731
     return scale(sinograms, SINOGRAMS), scale(images, IMAGES)
@@ -77,13 +78,15 @@ def test_lpd_has_the_papers_architecture_by_default():
     assert model.generator.count_params() == 10 * per_iteration
 
 
-def test_fbp_initial_image_is_the_windowed_fbp():
-    model = LearnedGradientDescent(SPEC, SINOGRAMS, IMAGES, {"iterations": 1, "initial": "fbp"})
+@pytest.mark.parametrize("spec", [SPEC, FAN], ids=["parallel", "fan"])
+def test_fbp_initial_image_is_the_windowed_fbp(spec):
+    model = LearnedGradientDescent(spec, SINOGRAMS, IMAGES, {"iterations": 1, "initial": "fbp"})
     core = model.generator.get_layer("unrolled")
     for variable in core.trainable_variables:  # zero updates: the output is the start
         variable.assign(tf.zeros_like(variable))
-    sinograms = windowed_pairs(2, 3)[0]
-    recon = fbp_reconstruct((sinograms[..., 0] + 1) * 15.0, SPEC, impl="astra_cpu")
+    sinograms = windowed_pairs(2, 3, spec)[0]
+    assert sinograms.shape[1:3] == spec.sinogram_shape
+    recon = fbp_reconstruct((sinograms[..., 0] + 1) * 15.0, spec, impl="astra_cpu")
     out = model.predict(sinograms, verbose=0)[..., 0]
     np.testing.assert_allclose(out, 2 * recon - 1, rtol=1e-4, atol=1e-4)
 
