@@ -183,3 +183,10 @@ def test_non_finite_float_options_are_refused(override, field):
     # The message names the full key, not just "range" (there are three windows).
     with pytest.raises(ValueError, match=rf"^{re.escape(field)} must be a finite number, got"):
         with_overrides(Config(), [override])
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_clip_norm_must_be_positive(value):
+    with pytest.raises(ValueError, match=rf"^training.clip_norm must be > 0, got {value}"):
+        with_overrides(Config(), [f"training.clip_norm={value}"])
+    assert with_overrides(Config(), ["training.clip_norm=1"]).training.clip_norm == 1.0

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import keras
@@ -15,8 +16,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kerastrans._compat import adam_moments
 from kerastrans.config import Config, ModelConfig, with_overrides
-from kerastrans.models import Pix2Pix
+from kerastrans.models import Pix2Pix, check_clipping
 from kerastrans.optimizers import FusedAdam
 from kerastrans.training import build_model
 from kerastrans.training.build import make_optimizers
@@ -206,6 +208,38 @@ def test_pix2pix_compiled_without_optimizers_trains_with_fused_adam(fused_calls)
     ]
     assert all(moved)
     assert fused_calls
+
+
+def _first_gradient_norm(config: Config) -> float:
+    """Global norm of the generator's gradient in the first update (Adam's m = (1 - b1) g)."""
+    model = build_model(config, total_steps=10)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 1)).astype("float32")
+    model.train_on_batch(x, np.tanh(2 * x))
+    optimizer = model.g_optimizer
+    moments = [adam_moments(optimizer, w)[0].numpy() for w in model.generator.trainable_weights]
+    return float(np.sqrt(sum(np.sum(m**2) for m in moments))) / (1 - optimizer.beta_1)
+
+
+def test_training_clip_norm_bounds_the_global_norm_of_the_update_gradient():
+    free = _first_gradient_norm(_small_config())
+    clipped_config = with_overrides(_small_config(), ["training.clip_norm=0.001"])
+    assert free > 0.01  # the option has something to clip
+    assert _first_gradient_norm(clipped_config) == pytest.approx(0.001, rel=1e-3)
+    g_optimizer, d_optimizer = make_optimizers(clipped_config, total_steps=10)
+    assert g_optimizer.global_clipnorm == d_optimizer.global_clipnorm == 0.001
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["adam", "loss-scaled"])
+def test_clipping_is_refused_when_replicas_would_each_clip_their_part(wrap):
+    optimizer = FusedAdam(global_clipnorm=1.0)
+    if wrap:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    two = types.SimpleNamespace(num_replicas_in_sync=2)
+    with pytest.raises(ValueError, match=r"global_clipnorm=1; training.clip_norm\) is not "
+                       r"supported with 2 replicas"):  # fmt: skip
+        check_clipping(optimizer, two)
+    check_clipping(optimizer, types.SimpleNamespace(num_replicas_in_sync=1))
+    check_clipping(FusedAdam(), two)  # no clipping: nothing to refuse
 
 
 #: Run in a fresh process: logical devices must be set before TensorFlow starts.

@@ -80,6 +80,12 @@ class TrainingConfig:
         d_learning_rate: Adam learning rate of the discriminator(s).
         beta_1: Adam's first-moment decay (0.5 for GANs, Radford et al. 2016).
         beta_2: Adam's second-moment decay.
+        clip_norm: Clip the gradient of each optimizer's networks to this
+            global norm before the update (Keras' ``global_clipnorm``; `None`:
+            no clipping). A loss spike then moves the weights no further than
+            a typical step; Adler & Oktem clip to 1 when they train learned
+            primal-dual. Refused with more than one replica, where Keras would
+            clip each replica's part of the gradient, not the sum.
         schedule: Learning-rate schedule of both optimizers.
         warmup_steps: Steps before the adversarial term and the discriminator start.
         d_update_every: Update the discriminator(s) every this many steps.
@@ -106,6 +112,7 @@ class TrainingConfig:
     d_learning_rate: float = 2e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
+    clip_norm: float | None = None
     schedule: ScheduleConfig = ScheduleConfig()
     warmup_steps: int = 0
     d_update_every: int = 1
@@ -130,6 +137,8 @@ class TrainingConfig:
         for name in ("beta_1", "beta_2"):
             value = getattr(self, name)
             _check(0 <= value < 1, f"training.{name} must be in [0, 1), got {value}")
+        if self.clip_norm is not None:
+            _check(self.clip_norm > 0, f"training.clip_norm must be > 0, got {self.clip_norm}")
         if self.grid_difference is not None:
             _check(self.grid_difference > 0, f"training.grid_difference must be > 0, got "
                    f"{self.grid_difference}")  # fmt: skip

@@ -33,6 +33,7 @@ from kerastrans.precision import loss_scale_optimizer, resolve_policy
 __all__ = [
     "TranslationGAN",
     "apply_gradients",
+    "check_clipping",
     "check_weights",
     "image_metrics",
     "replica_scaled",
@@ -58,6 +59,31 @@ def replica_scaled(loss):
     return loss / replicas if replicas > 1 else loss
 
 
+def check_clipping(optimizer, strategy: tf.distribute.Strategy | None = None) -> None:
+    """Refuse gradient clipping by an optimizer that would clip each replica's part.
+
+    Keras clips the gradient inside ``optimizer.apply``, before the replicas'
+    gradients are summed: with more than one replica the norm it clips is
+    not the norm of the update's gradient.
+
+    Raises:
+        ValueError: If ``optimizer`` (or the one a `LossScaleOptimizer`
+            wraps) clips and ``strategy`` (default: the current one) has
+            more than one replica.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    options = {name: getattr(inner, name, None) for name in ("global_clipnorm", "clipnorm")}
+    clipping = {name: value for name, value in options.items() if value}
+    replicas = (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
+    if clipping and replicas > 1:
+        setting = ", ".join(f"{name}={value:g}" for name, value in clipping.items())
+        raise ValueError(
+            f"gradient clipping ({setting}; training.clip_norm) is not supported with "
+            f"{replicas} replicas: Keras would clip each replica's part of the gradient "
+            "before they are summed; train on one replica or without clipping"
+        )
+
+
 def apply_gradients(tape: tf.GradientTape, loss, variables: list, optimizer, when=None) -> None:
     """Differentiate ``loss`` with ``tape`` and update ``variables`` with ``optimizer``.
 
@@ -69,7 +95,12 @@ def apply_gradients(tape: tf.GradientTape, loss, variables: list, optimizer, whe
             is applied here and undone by its ``apply``).
         when: Optional scalar boolean tensor; the update (and the optimizer's
             iteration count) is skipped when it is false.
+
+    Raises:
+        ValueError: If the optimizer clips gradients under more than one
+            replica (`check_clipping`).
     """
+    check_clipping(optimizer)
     with tape:  # resume recording: the scaling must be on the tape
         scaled = optimizer.scale_loss(replica_scaled(loss))
     gradients = tape.gradient(scaled, variables)

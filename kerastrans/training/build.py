@@ -62,7 +62,8 @@ def make_optimizers(config: Config, total_steps: int) -> tuple[Any, Any]:
     """Adam optimizers of the generator(s) and discriminator(s) with the run's schedule.
 
     Args:
-        config: The run's config (training section: rates, betas, schedule).
+        config: The run's config (training section: rates, betas, schedule,
+            gradient clipping).
         total_steps: Optimizer steps of the whole run, for decaying schedules.
 
     Returns:
@@ -74,6 +75,7 @@ def make_optimizers(config: Config, total_steps: int) -> tuple[Any, Any]:
             make_schedule(rate, training.schedule, total_steps),
             beta_1=training.beta_1,
             beta_2=training.beta_2,
+            global_clipnorm=training.clip_norm,
             name=name,
         )
         for name, rate in (
