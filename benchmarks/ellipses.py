@@ -23,7 +23,9 @@ figures use 100). Nothing is tuned on test data:
   pix2pix's U-Net, L2 loss;
 - ``fbp+unet+adv``: the same with a PatchGAN (L1 x 100 + adversarial x 1);
 - ``lgd``: ``--model lgd``, learned gradient descent (Adler & Oktem 2017), L2;
-- ``lpd``: ``--model lpd``, learned primal-dual (Adler & Oktem 2018), L2.
+- ``lpd``: ``--model lpd``, learned primal-dual (Adler & Oktem 2018), L2;
+  both with Adam's beta_2 0.99 and the gradient clipped to norm 1
+  (``training.clip_norm``), as Adler & Oktem train learned primal-dual.
 
 Every network takes the noisy sinograms of the first ``--train-images``
 samples of the train split, validates on the first 64 validation samples (the

@@ -1,9 +1,11 @@
 """Where our train step spends its time: oneDNN primitives by kind, and what lies outside them.
 
-Runs our model's compiled train step (the architectures of ``train_step.py``)
-in a child process with ``ONEDNN_VERBOSE=1``: TensorFlow's oneDNN library then
-prints one line per primitive it executes, with its kind (convolution,
-batch_normalization, reorder, eltwise, ...), its implementation (e.g.
+Runs our model's compiled train step (the architectures of ``train_step.py``,
+or ``--kind lpd`` / ``lgd``: the unrolled reconstruction networks of
+``ellipses.py`` on its geometry, batch 4 as there) in a child process with
+``ONEDNN_VERBOSE=1``: TensorFlow's oneDNN library then prints one line per
+primitive it executes, with its kind (convolution, batch_normalization,
+reorder, eltwise, ...), its implementation (e.g.
 ``brg_conv_fwd:avx10_1_512_amx``), its propagation (forward, backward data,
 backward weights) and its milliseconds. The lines of ``--steps`` timed steps
 are summed per group and compared with the steps' wall time: the rest
@@ -17,9 +19,11 @@ the step would not need if it kept one layout.
     python benchmarks/profile_step.py                        # pix2pix 1ch, mixed bfloat16
     python benchmarks/profile_step.py --kind cyclegan --precision float32
     python benchmarks/profile_step.py --width 8 --no-results  # a quick check
+    python benchmarks/profile_step.py --kind lpd             # -> profile_step_lpd.json
 
-Rows of ``benchmarks/results/profile_step.json``: ``step`` (median wall ms of
-the timed steps, verbose printing included), then one per group
+Rows of ``benchmarks/results/profile_step.json`` (``profile_step_<kind>.json``
+for ``lpd`` and ``lgd``): ``step`` (median wall ms of the timed steps, verbose
+printing included), then one per group
 (``method`` = ``kind/propagation/implementation``) with ``ms`` per step,
 ``calls`` per step and ``share`` of the step's wall time, largest first, and
 ``outside-onednn``. The PNG draws the shares.
@@ -34,7 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from _common import RESULTS, print_table, save_figure, write_results
@@ -44,6 +48,41 @@ NAME = "profile_step"
 BEGIN, END = "=== kerastrans step begin", "=== kerastrans step end"
 #: Groups smaller than this share of the step are summed into one ``other-onednn`` row.
 SMALL_SHARE = 0.005
+
+
+#: Unrolled reconstruction networks, profiled on the ellipses geometry.
+UNROLLED = ("lpd", "lgd")
+#: Images per step of the unrolled networks (``_ellipses_methods.BUDGETS``).
+UNROLLED_BATCH = 4
+
+
+def unrolled_step(kind: str) -> tuple[Callable, tuple]:
+    """A compiled train step of ``--model lpd``/``lgd`` on the ellipses geometry, and a batch.
+
+    The network of ``ellipses.py`` (10 iterations, 32 channels, memory 5,
+    zero initial image); random windowed sinograms and images: the step's
+    cost does not depend on the values.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from kerastrans.config import Window
+    from kerastrans.models import LearnedGradientDescent, LearnedPrimalDual
+    from kerastrans.tomo.ellipses import EllipsesProtocol
+
+    geometry = EllipsesProtocol().geometry()
+    network = {"iterations": 10, "channels": 32, "initial": "zeros"}
+    model_class = LearnedPrimalDual if kind == "lpd" else LearnedGradientDescent
+    model = model_class(geometry, Window(-100.0, 300.0), Window(-0.1, 1.2), network)
+    model.compile()
+    model.make_train_function()
+    rng = np.random.default_rng(0)
+    shapes = [(*geometry.sinogram_shape, 1), (*geometry.image_shape, 1)]
+    batch = tuple(
+        tf.constant(rng.uniform(-1, 1, (UNROLLED_BATCH, *shape)).astype("float32"))
+        for shape in shapes
+    )
+    return (lambda data: model.train_function([data])), batch
 
 
 def child(kind: str, channels: int, precision: str, width: int, warmup: int, steps: int) -> None:
@@ -56,10 +95,15 @@ def child(kind: str, channels: int, precision: str, width: int, warmup: int, ste
 
     tf.config.threading.set_intra_op_parallelism_threads(train_step.threads())
     with precision_scope(precision):
-        step = train_step.ours_step(kind, channels, width, jit=False)
-    rng = np.random.default_rng(0)
-    shape = (1, train_step.SIZE, train_step.SIZE, channels)
-    batch = tuple(tf.constant(rng.uniform(-1, 1, shape).astype("float32")) for _ in range(2))
+        if kind in UNROLLED:
+            step, batch = unrolled_step(kind)
+        else:
+            step = train_step.ours_step(kind, channels, width, jit=False)
+            rng = np.random.default_rng(0)
+            shape = (1, train_step.SIZE, train_step.SIZE, channels)
+            batch = tuple(
+                tf.constant(rng.uniform(-1, 1, shape).astype("float32")) for _ in range(2)
+            )
     for _ in range(warmup):
         step(batch)
     for _ in range(steps):
@@ -145,7 +189,7 @@ def plot(rows: Sequence[dict], title: str, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kind", choices=("pix2pix", "cyclegan"), default="pix2pix")
+    parser.add_argument("--kind", choices=("pix2pix", "cyclegan", *UNROLLED), default="pix2pix")
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument(
         "--precision", choices=("float32", "mixed_bfloat16"), default="mixed_bfloat16"
@@ -175,11 +219,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     rows = profile_rows(walls, groups)
     print_table(rows, ["method", "ms", "calls", "share"])
-    title = f"{args.kind} {args.channels}ch, {args.precision}, width {args.width}, batch 1"
+    if args.kind in UNROLLED:
+        name = f"{NAME}_{args.kind}"
+        title = f"{args.kind}, ellipses geometry, {args.precision}, batch {UNROLLED_BATCH}"
+    else:
+        name = NAME
+        title = f"{args.kind} {args.channels}ch, {args.precision}, width {args.width}, batch 1"
     if not args.no_results:
-        plot(rows, title, RESULTS / f"{NAME}.png")
+        plot(rows, title, RESULTS / f"{name}.png")
         arguments = sys.argv[1:] if argv is None else list(argv)
-        print(write_results(NAME, " ".join(["python benchmarks/profile_step.py", *arguments]),
+        print(write_results(name, " ".join(["python benchmarks/profile_step.py", *arguments]),
                             rows))  # fmt: skip
     return 0
 
