@@ -240,6 +240,8 @@ def test_clipping_is_refused_when_replicas_would_each_clip_their_part(wrap):
         check_clipping(optimizer, two)
     check_clipping(optimizer, types.SimpleNamespace(num_replicas_in_sync=1))
     check_clipping(FusedAdam(), two)  # no clipping: nothing to refuse
+    with pytest.raises(ValueError, match=r"\(clipvalue=0.5; "):
+        check_clipping(FusedAdam(clipvalue=0.5), two)
 
 
 #: Run in a fresh process: logical devices must be set before TensorFlow starts.

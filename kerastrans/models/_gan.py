@@ -72,7 +72,8 @@ def check_clipping(optimizer, strategy: tf.distribute.Strategy | None = None) ->
             more than one replica.
     """
     inner = getattr(optimizer, "inner_optimizer", optimizer)
-    options = {name: getattr(inner, name, None) for name in ("global_clipnorm", "clipnorm")}
+    names = ("global_clipnorm", "clipnorm", "clipvalue")
+    options = {name: getattr(inner, name, None) for name in names}
     clipping = {name: value for name, value in options.items() if value}
     replicas = (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
     if clipping and replicas > 1:
