@@ -9,6 +9,9 @@ with many weights and little computation per weight, pix2pix's U-Net at batch
 1 (54 M weights), that is a large part of the step: measured on a 2-core Xeon,
 updating 67 M float32 weights took 195 ms with `keras.optimizers.Adam` and 74
 ms fused, with the same result to 5e-7 after 13 steps.
+
+`check_clipping` refuses gradient clipping where Keras would clip each
+replica's part of the gradient instead of the sum (``training.clip_norm``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from keras import ops
 
 from kerastrans._compat import adam_moments
 
-__all__ = ["FusedAdam"]
+__all__ = ["FusedAdam", "check_clipping"]
 
 
 def _handle(variable):
@@ -60,4 +63,30 @@ class FusedAdam(keras.optimizers.Adam):
             beta2=beta_2,
             epsilon=ops.cast(self.epsilon, dtype),
             grad=ops.cast(gradient, dtype),
+        )
+
+
+def check_clipping(optimizer, strategy: tf.distribute.Strategy | None = None) -> None:
+    """Refuse gradient clipping by an optimizer that would clip each replica's part.
+
+    Keras clips the gradient inside ``optimizer.apply``, before the replicas'
+    gradients are summed: with more than one replica the norm it clips is
+    not the norm of the update's gradient.
+
+    Raises:
+        ValueError: If ``optimizer`` (or the one a `LossScaleOptimizer`
+            wraps) clips and ``strategy`` (default: the current one) has
+            more than one replica.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    names = ("global_clipnorm", "clipnorm", "clipvalue")
+    options = {name: getattr(inner, name, None) for name in names}
+    clipping = {name: value for name, value in options.items() if value}
+    replicas = (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
+    if clipping and replicas > 1:
+        setting = ", ".join(f"{name}={value:g}" for name, value in clipping.items())
+        raise ValueError(
+            f"gradient clipping ({setting}; training.clip_norm) is not supported with "
+            f"{replicas} replicas: Keras would clip each replica's part of the gradient "
+            "before they are summed; train on one replica or without clipping"
         )

@@ -18,8 +18,8 @@ import tensorflow as tf
 
 from kerastrans._compat import adam_moments
 from kerastrans.config import Config, ModelConfig, with_overrides
-from kerastrans.models import Pix2Pix, check_clipping
-from kerastrans.optimizers import FusedAdam
+from kerastrans.models import Pix2Pix
+from kerastrans.optimizers import FusedAdam, check_clipping
 from kerastrans.training import build_model
 from kerastrans.training.build import make_optimizers
 

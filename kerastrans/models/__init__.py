@@ -11,7 +11,7 @@ with ``fit`` on batches of two images, saved as ``.keras`` and rebuilt from
 its config alone.
 """
 
-from kerastrans.models._gan import TranslationGAN, apply_gradients, check_clipping
+from kerastrans.models._gan import TranslationGAN, apply_gradients
 from kerastrans.models.automap import Automap, MemoryEstimate, automap_memory_estimate
 from kerastrans.models.cyclegan import CycleGAN
 from kerastrans.models.image_pool import ImagePool
@@ -34,5 +34,4 @@ __all__ = [
     "TranslationGAN",
     "apply_gradients",
     "automap_memory_estimate",
-    "check_clipping",
 ]

@@ -27,13 +27,12 @@ from kerastrans.losses import (
 )
 from kerastrans.nets import FusedBatchNormalization, InstanceNormalization
 from kerastrans.nets.blocks import check_count
-from kerastrans.optimizers import FusedAdam
+from kerastrans.optimizers import FusedAdam, check_clipping
 from kerastrans.precision import loss_scale_optimizer, resolve_policy
 
 __all__ = [
     "TranslationGAN",
     "apply_gradients",
-    "check_clipping",
     "check_weights",
     "image_metrics",
     "replica_scaled",
@@ -57,32 +56,6 @@ def replica_scaled(loss):
     """
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return loss / replicas if replicas > 1 else loss
-
-
-def check_clipping(optimizer, strategy: tf.distribute.Strategy | None = None) -> None:
-    """Refuse gradient clipping by an optimizer that would clip each replica's part.
-
-    Keras clips the gradient inside ``optimizer.apply``, before the replicas'
-    gradients are summed: with more than one replica the norm it clips is
-    not the norm of the update's gradient.
-
-    Raises:
-        ValueError: If ``optimizer`` (or the one a `LossScaleOptimizer`
-            wraps) clips and ``strategy`` (default: the current one) has
-            more than one replica.
-    """
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    names = ("global_clipnorm", "clipnorm", "clipvalue")
-    options = {name: getattr(inner, name, None) for name in names}
-    clipping = {name: value for name, value in options.items() if value}
-    replicas = (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
-    if clipping and replicas > 1:
-        setting = ", ".join(f"{name}={value:g}" for name, value in clipping.items())
-        raise ValueError(
-            f"gradient clipping ({setting}; training.clip_norm) is not supported with "
-            f"{replicas} replicas: Keras would clip each replica's part of the gradient "
-            "before they are summed; train on one replica or without clipping"
-        )
 
 
 def apply_gradients(tape: tf.GradientTape, loss, variables: list, optimizer, when=None) -> None:

@@ -44,7 +44,7 @@ from kerastrans.atomic import atomic_write_text
 from kerastrans.config import Config, config_differences, load_config, save_config
 from kerastrans.data.shards import shard_errors
 from kerastrans.errors import DataError, file_error
-from kerastrans.models import check_clipping
+from kerastrans.optimizers import check_clipping
 from kerastrans.training import callbacks as run_callbacks
 from kerastrans.training.build import build_model
 from kerastrans.training.checkpoints import Checkpoint, remove_leftovers, restore_latest
