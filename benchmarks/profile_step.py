@@ -2,7 +2,7 @@
 
 Runs our model's compiled train step (the architectures of ``train_step.py``,
 or ``--kind lpd`` / ``lgd``: the unrolled reconstruction networks of
-``ellipses.py`` on its geometry, batch 4 as there) in a child process with
+``ellipses.py`` on its geometry, batch and optimizer as there) in a child process with
 ``ONEDNN_VERBOSE=1``: TensorFlow's oneDNN library then prints one line per
 primitive it executes, with its kind (convolution, batch_normalization,
 reorder, eltwise, ...), its implementation (e.g.
@@ -52,34 +52,38 @@ SMALL_SHARE = 0.005
 
 #: Unrolled reconstruction networks, profiled on the ellipses geometry.
 UNROLLED = ("lpd", "lgd")
-#: Images per step of the unrolled networks (``_ellipses_methods.BUDGETS``).
-UNROLLED_BATCH = 4
 
 
 def unrolled_step(kind: str) -> tuple[Callable, tuple]:
     """A compiled train step of ``--model lpd``/``lgd`` on the ellipses geometry, and a batch.
 
     The network of ``ellipses.py`` (10 iterations, 32 channels, memory 5,
-    zero initial image); random windowed sinograms and images: the step's
-    cost does not depend on the values.
+    zero initial image) with its optimizer settings and batch size
+    (``_ellipses_methods.BUDGETS``); random windowed sinograms and images:
+    the step's cost does not depend on the values.
     """
     import numpy as np
     import tensorflow as tf
+    from _ellipses_methods import BUDGETS
 
     from kerastrans.config import Window
     from kerastrans.models import LearnedGradientDescent, LearnedPrimalDual
+    from kerastrans.optimizers import FusedAdam
     from kerastrans.tomo.ellipses import EllipsesProtocol
 
+    budget = BUDGETS[kind]
     geometry = EllipsesProtocol().geometry()
     network = {"iterations": 10, "channels": 32, "initial": "zeros"}
     model_class = LearnedPrimalDual if kind == "lpd" else LearnedGradientDescent
     model = model_class(geometry, Window(-100.0, 300.0), Window(-0.1, 1.2), network)
-    model.compile()
+    optimizer = FusedAdam(budget.learning_rate, beta_1=budget.beta_1, beta_2=budget.beta_2,
+                          global_clipnorm=budget.clip_norm)  # fmt: skip
+    model.compile(g_optimizer=optimizer)
     model.make_train_function()
     rng = np.random.default_rng(0)
     shapes = [(*geometry.sinogram_shape, 1), (*geometry.image_shape, 1)]
     batch = tuple(
-        tf.constant(rng.uniform(-1, 1, (UNROLLED_BATCH, *shape)).astype("float32"))
+        tf.constant(rng.uniform(-1, 1, (budget.batch_size, *shape)).astype("float32"))
         for shape in shapes
     )
     return (lambda data: model.train_function([data])), batch
@@ -221,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows, ["method", "ms", "calls", "share"])
     if args.kind in UNROLLED:
         name = f"{NAME}_{args.kind}"
-        title = f"{args.kind}, ellipses geometry, {args.precision}, batch {UNROLLED_BATCH}"
+        title = f"{args.kind}, ellipses geometry and batch, {args.precision}"
     else:
         name = NAME
         title = f"{args.kind} {args.channels}ch, {args.precision}, width {args.width}, batch 1"
