@@ -82,8 +82,8 @@ class TrainingConfig:
         beta_2: Adam's second-moment decay.
         clip_norm: Clip the gradient of each optimizer's networks to this
             global norm before the update (Keras' ``global_clipnorm``; `None`:
-            no clipping). A loss spike then moves the weights no further than
-            a typical step; Adler & Oktem clip to 1 when they train learned
+            no clipping). A loss spike then enters Adam's moments with at most
+            this norm; Adler & Oktem clip to 1 when they train learned
             primal-dual. Refused with more than one replica, where Keras would
             clip each replica's part of the gradient, not the sum.
         schedule: Learning-rate schedule of both optimizers.
