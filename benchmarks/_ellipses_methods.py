@@ -93,11 +93,16 @@ AUTOMAP_FC_RATE_SCALE = 0.02
 #: 24.10 dB and still 26.2 a thousand steps later; AMD EPYC, 2026-12-04).
 UNROLLED_TRAINING = {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.99, "clip_norm": 1.0}
 
+#: The unrolled networks (`ModelConfig` fields): Adler & Oktem's 10 iterations, CNNs of 32
+#: channels (memory 5, the default), zero initial image.
+UNROLLED_NETWORK = {"iterations": 10, "unrolled_channels": 32, "initial": "zeros"}
+
 #: Default budgets: a short run (`ellipses.py` documents the long one). Step times differ
 #: several-fold between the project's machines: on an idle AMD EPYC, the former AUTOMAP (two
 #: small convolutions) 0.41-0.44 s per step of 32, the U-Net ~0.35 s per step of 8 and
 #: ~0.49 s with the PatchGAN (progress bar); on a loaded Intel Xeon, 1.5 s and 1.1 s
-#: (validation included). AUTOMAP with the U-Net: 0.81-0.95 s per step of 8 (AMX Xeon).
+#: (validation included). AUTOMAP with the U-Net: 0.81-0.95 s per step of 8 (AMX Xeon),
+#: 0.49-0.63 s (AMD EPYC, 2026-12-04).
 BUDGETS = {
     # AUTOMAP starts at FBP: Adam moves every one of its 90 M FC weights by about the rate
     # at first, so their rate stays well below the FBP weights (mean |w| 0.013):
@@ -313,7 +318,7 @@ def _fbp_unet(name: str, data: Data, settings: Settings, losses: dict) -> Result
 
 def _unrolled(name: str, data: Data, settings: Settings) -> Result:
     dataset = _sinogram_dataset(data, settings)
-    model = ModelConfig(kind=name, iterations=10, unrolled_channels=32, initial="zeros")
+    model = ModelConfig(kind=name, **UNROLLED_NETWORK)
     return _learned(
         name,
         _config(name, dataset, settings, model, {}, _centred_window(dataset), augment={}),

@@ -54,34 +54,46 @@ SMALL_SHARE = 0.005
 UNROLLED = ("lpd", "lgd")
 
 
-def unrolled_step(kind: str) -> tuple[Callable, tuple]:
+def unrolled_step(kind: str, precision: str) -> tuple[Callable, tuple]:
     """A compiled train step of ``--model lpd``/``lgd`` on the ellipses geometry, and a batch.
 
-    The network of ``ellipses.py`` (10 iterations, 32 channels, memory 5,
-    zero initial image) with its optimizer settings and batch size
-    (``_ellipses_methods.BUDGETS``); random windowed sinograms and images:
-    the step's cost does not depend on the values.
+    Built by `kerastrans.training.build_model`, as ``kerastrans fit`` builds it,
+    from the network and the optimizer settings ``ellipses.py`` trains
+    (``_ellipses_methods.UNROLLED_NETWORK`` and ``BUDGETS``), at its batch
+    size; random windowed sinograms and images: the step's cost does not
+    depend on the values.
     """
     import numpy as np
     import tensorflow as tf
-    from _ellipses_methods import BUDGETS
+    from _ellipses_methods import BUDGETS, TARGET_WINDOW, UNROLLED_NETWORK
 
-    from kerastrans.config import Window
-    from kerastrans.models import LearnedGradientDescent, LearnedPrimalDual
-    from kerastrans.optimizers import FusedAdam
+    from kerastrans.config import Config, DataConfig, ModelConfig, TrainingConfig, Window
     from kerastrans.tomo.ellipses import EllipsesProtocol
+    from kerastrans.training import build_model
 
     budget = BUDGETS[kind]
     geometry = EllipsesProtocol().geometry()
-    network = {"iterations": 10, "channels": 32, "initial": "zeros"}
-    model_class = LearnedPrimalDual if kind == "lpd" else LearnedGradientDescent
-    model = model_class(geometry, Window(-100.0, 300.0), Window(-0.1, 1.2), network)
-    optimizer = FusedAdam(budget.learning_rate, beta_1=budget.beta_1, beta_2=budget.beta_2,
-                          global_clipnorm=budget.clip_norm)  # fmt: skip
-    model.compile(g_optimizer=optimizer)
+    shapes = [(*geometry.sinogram_shape, 1), (*geometry.image_shape, 1)]
+    config = Config(
+        data=DataConfig(input_window=Window(-100.0, 300.0), target_window=Window(*TARGET_WINDOW)),
+        model=ModelConfig(
+            kind=kind,
+            geometry=geometry.to_dict(),
+            input_shape=shapes[0],
+            output_shape=shapes[1],
+            precision=precision,
+            **UNROLLED_NETWORK,
+        ),
+        training=TrainingConfig(
+            g_learning_rate=budget.learning_rate,
+            beta_1=budget.beta_1,
+            beta_2=budget.beta_2,
+            clip_norm=budget.clip_norm,
+        ),
+    )
+    model = build_model(config)
     model.make_train_function()
     rng = np.random.default_rng(0)
-    shapes = [(*geometry.sinogram_shape, 1), (*geometry.image_shape, 1)]
     batch = tuple(
         tf.constant(rng.uniform(-1, 1, (budget.batch_size, *shape)).astype("float32"))
         for shape in shapes
@@ -100,7 +112,7 @@ def child(kind: str, channels: int, precision: str, width: int, warmup: int, ste
     tf.config.threading.set_intra_op_parallelism_threads(train_step.threads())
     with precision_scope(precision):
         if kind in UNROLLED:
-            step, batch = unrolled_step(kind)
+            step, batch = unrolled_step(kind, precision)
         else:
             step = train_step.ours_step(kind, channels, width, jit=False)
             rng = np.random.default_rng(0)
