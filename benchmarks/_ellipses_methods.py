@@ -83,6 +83,15 @@ class Budget:
     beta_2: float = 0.999
     clip_norm: float | None = None
 
+    def optimizer_fields(self) -> dict[str, float | None]:
+        """The `TrainingConfig` fields of this budget's Adam (rate, betas, clipping)."""
+        return {
+            "g_learning_rate": self.learning_rate,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "clip_norm": self.clip_norm,
+        }
+
 
 #: AUTOMAP's FC learning rate relative to its convolutions' (`kerastrans.nets.ScaledDense`).
 AUTOMAP_FC_RATE_SCALE = 0.02
@@ -354,10 +363,7 @@ def _config(
         training=TrainingConfig(
             epochs=-(-budget.steps // steps_per_epoch),
             steps_per_epoch=steps_per_epoch,
-            g_learning_rate=budget.learning_rate,
-            beta_1=budget.beta_1,
-            beta_2=budget.beta_2,
-            clip_norm=budget.clip_norm,
+            **budget.optimizer_fields(),
             schedule={"kind": "cosine"},
             checkpoint_every=steps_per_epoch,
             grid_images=2,

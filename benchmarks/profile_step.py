@@ -84,12 +84,7 @@ def unrolled_step(kind: str, precision: str) -> tuple[Callable, tuple]:
             precision=precision,
             **UNROLLED_NETWORK,
         ),
-        training=TrainingConfig(
-            g_learning_rate=budget.learning_rate,
-            beta_1=budget.beta_1,
-            beta_2=budget.beta_2,
-            clip_norm=budget.clip_norm,
-        ),
+        training=TrainingConfig(**budget.optimizer_fields()),
     )
     model = build_model(config)
     model.make_train_function()
