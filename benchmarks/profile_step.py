@@ -14,7 +14,8 @@ casts, element-wise ops, reductions, optimizer updates) and its overhead.
 Primitives may overlap in time (TensorFlow runs independent ops in parallel),
 so the groups can sum to more than the wall time; ``reorder`` is time spent
 converting layouts (weights into blocked formats, activations back), which
-the step would not need if it kept one layout.
+the step would not need if it kept one layout. ``profile_ops.py`` names what
+runs outside oneDNN, op type by op type, from TensorFlow's profiler trace.
 
     python benchmarks/profile_step.py                        # pix2pix 1ch, mixed bfloat16
     python benchmarks/profile_step.py --kind cyclegan --precision float32
@@ -96,8 +97,13 @@ def unrolled_step(kind: str, precision: str) -> tuple[Callable, tuple]:
     return (lambda data: model.train_function([data])), batch
 
 
-def child(kind: str, channels: int, precision: str, width: int, warmup: int, steps: int) -> None:
-    """Run the steps, printing the markers and each step's wall milliseconds."""
+def build_step(kind: str, channels: int, precision: str, width: int) -> tuple[Callable, tuple]:
+    """The compiled train step of a profiled case and a batch for it.
+
+    ``kind`` is one of ``train_step.py``'s architectures (``channels``,
+    ``width``, batch 1 at its image size) or an unrolled network
+    (`unrolled_step`); TensorFlow gets one intra-op thread per usable core.
+    """
     import numpy as np
     import tensorflow as tf
     import train_step
@@ -107,14 +113,16 @@ def child(kind: str, channels: int, precision: str, width: int, warmup: int, ste
     tf.config.threading.set_intra_op_parallelism_threads(train_step.threads())
     with precision_scope(precision):
         if kind in UNROLLED:
-            step, batch = unrolled_step(kind, precision)
-        else:
-            step = train_step.ours_step(kind, channels, width, jit=False)
-            rng = np.random.default_rng(0)
-            shape = (1, train_step.SIZE, train_step.SIZE, channels)
-            batch = tuple(
-                tf.constant(rng.uniform(-1, 1, shape).astype("float32")) for _ in range(2)
-            )
+            return unrolled_step(kind, precision)
+        step = train_step.ours_step(kind, channels, width, jit=False)
+    rng = np.random.default_rng(0)
+    shape = (1, train_step.SIZE, train_step.SIZE, channels)
+    return step, tuple(tf.constant(rng.uniform(-1, 1, shape).astype("float32")) for _ in range(2))
+
+
+def child(kind: str, channels: int, precision: str, width: int, warmup: int, steps: int) -> None:
+    """Run the steps, printing the markers and each step's wall milliseconds."""
+    step, batch = build_step(kind, channels, precision, width)
     for _ in range(warmup):
         step(batch)
     for _ in range(steps):
@@ -159,30 +167,43 @@ def profile_rows(walls: Sequence[float], groups: dict[str, list[float]]) -> list
     >>> [(r["method"], r["ms"]) for r in rows]
     [('step', 10.0), ('a/-/x', 3.0), ('other-onednn', 0.005), ('outside-onednn', 6.995)]
     """
-    count = len(walls)
     wall = statistics.median(walls)
-    rows = [{"method": "step", "ms": round(wall, 3), "steps": count}]
-    small = {"method": "other-onednn", "ms": 0.0, "calls": 0.0}
-    inside = 0.0
+    rows, inside = group_rows(groups, len(walls), wall, "other-onednn")
+    rest = max(wall - inside, 0.0)
+    rows.append({"method": "outside-onednn", "ms": round(rest, 3), "share": round(rest / wall, 4)})
+    return [{"method": "step", "ms": round(wall, 3), "steps": len(walls)}, *rows]
+
+
+def group_rows(
+    groups: dict[str, list[float]], count: int, total: float, other: str
+) -> tuple[list[dict], float]:
+    """One row per group with its ``ms`` and ``calls`` per step and ``share`` of ``total``.
+
+    ``groups`` holds each group's milliseconds over ``count`` steps. Largest
+    first; the groups under `SMALL_SHARE` of ``total`` are summed into one
+    row named ``other``. Returns the rows and the groups' summed ms per step.
+    """
+    rows, small, summed = [], {"method": other, "ms": 0.0, "calls": 0.0}, 0.0
     for name, times in sorted(groups.items(), key=lambda item: -sum(item[1])):
         ms, calls = sum(times) / count, len(times) / count
-        inside += ms
-        if ms / wall < SMALL_SHARE:
+        summed += ms
+        if ms / total < SMALL_SHARE:
             small["ms"] += ms
             small["calls"] += calls
-            continue
-        rows.append({"method": name, "ms": round(ms, 3), "calls": calls, "share": ms / wall})
+        else:
+            rows.append({"method": name, "ms": ms, "calls": calls})
     if small["calls"]:
-        rows.append({**small, "ms": round(small["ms"], 3), "share": small["ms"] / wall})
-    rest = max(wall - inside, 0.0)
-    rows.append({"method": "outside-onednn", "ms": round(rest, 3), "share": rest / wall})
-    for row in rows[1:]:
-        row["share"] = round(row["share"], 4)
-    return rows
+        rows.append(small)
+    for row in rows:
+        row["share"] = round(row["ms"] / total, 4)
+        row["ms"] = round(row["ms"], 3)
+    return rows, summed
 
 
-def plot(rows: Sequence[dict], title: str, path: Path) -> Path:
-    """Horizontal bars: each group's share of the step."""
+def plot(
+    rows: Sequence[dict], title: str, path: Path, xlabel: str = "% of the step's wall time"
+) -> Path:
+    """Horizontal bars: each group's share (of the step's wall time, or ``xlabel``'s)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -193,13 +214,13 @@ def plot(rows: Sequence[dict], title: str, path: Path) -> Path:
     axis.barh(range(len(shown)), [100 * row["share"] for row in shown])
     axis.set_yticks(range(len(shown)), [row["method"] for row in shown], fontsize=7)
     axis.invert_yaxis()
-    axis.set_xlabel("% of the step's wall time")
+    axis.set_xlabel(xlabel)
     axis.set_title(title, fontsize=9)
     return save_figure(figure, path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_case_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the profiled step and how many steps are run."""
     parser.add_argument("--kind", choices=("pix2pix", "cyclegan", *UNROLLED), default="pix2pix")
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument(
@@ -209,6 +230,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps (3)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps (5)")
     parser.add_argument("--no-results", action="store_true", help="print only")
+
+
+def case_name(prefix: str, args: argparse.Namespace) -> tuple[str, str]:
+    """The results name (``prefix`` or ``prefix_<kind>`` for an unrolled network) and a title."""
+    if args.kind in UNROLLED:
+        title = f"{args.kind}, ellipses geometry and batch, {args.precision}"
+        return f"{prefix}_{args.kind}", title
+    title = f"{args.kind} {args.channels}ch, {args.precision}, width {args.width}, batch 1"
+    return prefix, title
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_case_arguments(parser)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     case = (args.kind, args.channels, args.precision, args.width)
@@ -230,12 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     rows = profile_rows(walls, groups)
     print_table(rows, ["method", "ms", "calls", "share"])
-    if args.kind in UNROLLED:
-        name = f"{NAME}_{args.kind}"
-        title = f"{args.kind}, ellipses geometry and batch, {args.precision}"
-    else:
-        name = NAME
-        title = f"{args.kind} {args.channels}ch, {args.precision}, width {args.width}, batch 1"
+    name, title = case_name(NAME, args)
     if not args.no_results:
         plot(rows, title, RESULTS / f"{name}.png")
         arguments = sys.argv[1:] if argv is None else list(argv)

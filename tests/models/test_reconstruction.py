@@ -11,6 +11,7 @@ from kerastrans.models.reconstruction import (
     LearnedGradientDescent,
     LearnedPrimalDual,
 )
+from kerastrans.nets.reconstruction_layers import PReLU as SelectPReLU
 from kerastrans.tomo.geometry import GeometrySpec
 from kerastrans.tomo.operators import apply_batch, fbp_reconstruct, ray_transform
 from kerastrans.tomo.phantoms import random_ellipses
@@ -66,6 +67,56 @@ def test_model_saves_reloads_and_keeps_its_config(kind, tmp_path):
     )
     assert GeometrySpec.from_dict(model.get_config()["geometry"]) == SPEC
     assert model.generator.output_shape == (None, 32, 32, 1)
+
+
+@pytest.mark.parametrize(("policy", "tolerance"), [("float32", 1e-6), ("mixed_bfloat16", 2e-2)])
+def test_select_prelu_computes_keras_prelu_and_its_gradients(policy, tolerance):
+    rng = np.random.default_rng(0)
+    inputs = tf.constant(rng.normal(size=(2, 5, 6, 4)), "float32")
+    weights = tf.constant(rng.normal(size=(2, 5, 6, 4)), "float32")
+    alpha = np.array([[[0.25, -0.5, 0.0, 2.0]]], np.float32)
+    results = []
+    for prelu in (SelectPReLU, keras.layers.PReLU):
+        layer = prelu(shared_axes=[1, 2], dtype=policy)
+        layer.build(inputs.shape)
+        layer.set_weights([alpha])
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = layer(inputs)
+            loss = tf.reduce_sum(tf.cast(outputs, "float32") * weights)
+        results.append([outputs, *tape.gradient(loss, [inputs, layer.alpha])])
+    for ours, theirs in zip(*results, strict=True):
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_allclose(
+            tf.cast(ours, "float32"), tf.cast(theirs, "float32"), rtol=tolerance, atol=tolerance
+        )
+
+
+def test_unrolled_runs_saved_with_keras_prelu_load_and_predict_the_same(tmp_path, monkeypatch):
+    from kerastrans.nets import reconstruction_layers
+
+    sinograms, _ = windowed_pairs(2, 0)
+    with monkeypatch.context() as patch:  # the unrolled nets as saved before SelectPReLU
+        patch.setattr(reconstruction_layers, "PReLU", keras.layers.PReLU)
+        old = make("lpd")
+        old.compile()
+    prelus = [layer for layer in _cnn_layers(old) if isinstance(layer, keras.layers.PReLU)]
+    assert prelus and all(type(layer) is keras.layers.PReLU for layer in prelus)
+    rng = np.random.default_rng(1)
+    for layer in prelus:  # alpha starts at 0: give each its own values
+        layer.alpha.assign(rng.uniform(-1, 1, layer.alpha.shape))
+    old.save(tmp_path / "old.keras")
+    reloaded = keras.models.load_model(tmp_path / "old.keras")
+    assert sum(type(layer) is SelectPReLU for layer in _cnn_layers(reloaded)) == len(prelus)
+    np.testing.assert_allclose(
+        reloaded.predict(sinograms, verbose=0), old.predict(sinograms, verbose=0), atol=1e-5
+    )
+
+
+def _cnn_layers(model):
+    """The layers of the per-iteration CNNs of an unrolled model."""
+    core = model.generator.get_layer("unrolled")
+    return [layer for net in [*core.primal_nets, *core.dual_nets] for layer in net.layers]
 
 
 def test_lpd_has_the_papers_architecture_by_default():
