@@ -36,8 +36,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, print_table, write_results
-from profile_step import add_case_arguments, build_step, case_name, group_rows, plot
+from profile_step import add_case_arguments, build_step, group_rows, report
 
 NAME = "profile_ops"
 #: The trace's plane of the host's threads.
@@ -127,14 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     groups = op_durations(space)
     if not groups:
         raise SystemExit("the trace holds no op of the host: did the step run on another device?")
-    rows = op_rows(walls, groups)
-    print_table(rows, ["method", "ms", "calls", "share", "parallelism"])
-    name, title = case_name(NAME, args)
-    if not args.no_results:
-        plot(rows, title, RESULTS / f"{name}.png", xlabel="% of the step's summed thread time")
-        arguments = sys.argv[1:] if argv is None else list(argv)
-        command = " ".join(["python benchmarks/profile_ops.py", *arguments])
-        print(write_results(name, command, rows))
+    columns = ["method", "ms", "calls", "share", "parallelism"]
+    xlabel = "% of the step's summed thread time"
+    report(NAME, args, argv, op_rows(walls, groups), columns, xlabel)
     return 0
 
 

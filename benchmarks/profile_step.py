@@ -232,13 +232,31 @@ def add_case_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-results", action="store_true", help="print only")
 
 
-def case_name(prefix: str, args: argparse.Namespace) -> tuple[str, str]:
-    """The results name (``prefix`` or ``prefix_<kind>`` for an unrolled network) and a title."""
+def report(
+    script: str,
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    rows: list[dict],
+    columns: Sequence[str],
+    xlabel: str = "% of the step's wall time",
+) -> None:
+    """Print ``rows``; unless ``--no-results``, save them as the case's JSON and PNG.
+
+    The results are named ``script`` (``profile_step``, ``profile_ops``), with
+    ``_<kind>`` for an unrolled network; the JSON's command is this run's.
+    """
+    print_table(rows, columns)
+    if args.no_results:
+        return
     if args.kind in UNROLLED:
+        name = f"{script}_{args.kind}"
         title = f"{args.kind}, ellipses geometry and batch, {args.precision}"
-        return f"{prefix}_{args.kind}", title
-    title = f"{args.kind} {args.channels}ch, {args.precision}, width {args.width}, batch 1"
-    return prefix, title
+    else:
+        name = script
+        title = f"{args.kind} {args.channels}ch, {args.precision}, width {args.width}, batch 1"
+    plot(rows, title, RESULTS / f"{name}.png", xlabel)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    print(write_results(name, " ".join([f"python benchmarks/{script}.py", *arguments]), rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,14 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             "no oneDNN line in the child's output: this TensorFlow does not use oneDNN here "
             "(TF_ENABLE_ONEDNN_OPTS=0, or not an x86 build)"
         )
-    rows = profile_rows(walls, groups)
-    print_table(rows, ["method", "ms", "calls", "share"])
-    name, title = case_name(NAME, args)
-    if not args.no_results:
-        plot(rows, title, RESULTS / f"{name}.png")
-        arguments = sys.argv[1:] if argv is None else list(argv)
-        print(write_results(name, " ".join(["python benchmarks/profile_step.py", *arguments]),
-                            rows))  # fmt: skip
+    report(NAME, args, argv, profile_rows(walls, groups), ["method", "ms", "calls", "share"])
     return 0
 
 

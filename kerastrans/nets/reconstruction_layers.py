@@ -72,9 +72,10 @@ class PReLU(keras.layers.PReLU):
     whose activations are as large as their 3 x 3 convolutions are cheap, those
     passes took a quarter to a third of the train step's thread time on a CPU
     (``benchmarks/profile_ops.py --kind lpd``); the select makes that step 20 %
-    shorter. Same weights, same values (the gradient at exactly 0 is ``alpha`` instead of 0). The
-    class keeps Keras' name: a ``.keras`` file stores a layer's weights under
-    its class name, so the runs saved with `keras.layers.PReLU` still load.
+    shorter. Same weights, same values (the gradient at exactly 0 is ``alpha``
+    instead of 0). The class keeps Keras' name: a ``.keras`` file stores a
+    layer's weights under its class name, so runs saved with
+    `keras.layers.PReLU` still load.
     """
 
     def call(self, inputs: Any) -> Any:

@@ -96,7 +96,7 @@ def test_unrolled_runs_saved_with_keras_prelu_load_and_predict_the_same(tmp_path
     from kerastrans.nets import reconstruction_layers
 
     sinograms, _ = windowed_pairs(2, 0)
-    with monkeypatch.context() as patch:  # the unrolled nets as saved before SelectPReLU
+    with monkeypatch.context() as patch:  # the unrolled nets as saved before the select PReLU
         patch.setattr(reconstruction_layers, "PReLU", keras.layers.PReLU)
         old = make("lpd")
         old.compile()
