@@ -241,7 +241,7 @@ def automap_method(data: Data, settings: Settings) -> Result:
     output), made the best it can be on this budget: the FC layer starts as
     the tuned FBP's dense matrix (``kerastrans fit --model automap`` with
     ``model.fbp_init=true``: 30 x 183 x 128 x 128 = 90 M weights, linear) and
-    the convolutional part, the U-Net of ``fbp+unet`` in place of the paper's
+    the convolutional part, the preset U-Net of ``--model fbp-unet`` in place of the paper's
     two convolutions and a deconvolution, adds a correction that starts at
     zero, so training starts at FBP quality. (Two 5 x 5 convolutions of 32
     channels, the previous correction, flattened at 25.89 dB.) L2 loss; the FC
