@@ -56,6 +56,21 @@ def test_float32_row_must_land_within_0_2_db_of_the_auto_row(lowdose, gap, state
     assert f"vs float32 31.00 dB (450 ms/step): {gap:+.2f} dB; goal within 0.2 dB: {state}" in line
 
 
+@pytest.mark.parametrize(("own", "expected"), [(None, (4, 100)), (250, (2, 250))])
+def test_a_budget_may_validate_and_checkpoint_less_often_than_the_settings(
+    benchmark, tmp_path, own, expected
+):
+    """AUTOMAP's 1.1-GB checkpoints come every 250 steps, the other runs' every 100."""
+    methods = benchmark("_ellipses_methods")
+    budget = methods.Budget(steps=400, batch_size=2, learning_rate=1e-3, steps_per_epoch=own)
+    settings = methods.Settings(tmp_path, 16, {"lgd": budget})
+    model = methods.ModelConfig(kind="lgd")
+    window = methods.Window(0.0, 1.0)
+    training = methods._config("lgd", tmp_path, settings, model, {}, window, {}).training
+    assert (training.epochs, training.steps_per_epoch) == expected
+    assert training.checkpoint_every == expected[1]
+
+
 def test_paired_runs_are_scored_with_their_best_validation_epoch(benchmark, tmp_path):
     paired = benchmark("_paired")
     settings = paired.TrainSettings(1, 3, batch_size=2, crop=32)
